@@ -1,0 +1,1 @@
+"""Keras → SavedModel → TFLite / TF.js pipeline, with every artifact verified in its own runtime."""

@@ -1,0 +1,192 @@
+"""What each CLI command does; every writer builds in models/.staging and publishes when done."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+
+import numpy as np
+from rich.table import Table
+
+from pipeline import stages, ui
+from pipeline.artifacts import artifact_path
+from pipeline.config import TARGETS, PipelineConfig
+from pipeline.data import load_input_file, read_golden
+from pipeline.errors import UserError
+from pipeline.layout import Layout, publish_replace
+from pipeline.manifest import build_manifest, read_manifest, write_manifest
+from pipeline.metadata import ModelInfo
+from pipeline.report import COLUMNS, table_rows, write_report
+
+
+def _published(cfg: PipelineConfig) -> tuple[Layout, ModelInfo]:
+    layout = Layout(cfg.models_dir, cfg.name)
+    meta = layout.keras_dir / "metadata.json"
+    if not meta.is_file():
+        known = sorted(p.name for p in (cfg.models_dir / "keras").glob("*") if p.is_dir())
+        hint = f" (known: {', '.join(known)})" if known else ": run `make all` first"
+        raise UserError(f"no model named {cfg.name!r} in {cfg.models_dir}{hint}")
+    return layout, ModelInfo.read(meta)
+
+
+def _version(layout: Layout, wanted: int | None) -> int:
+    versions = layout.versions()
+    if not versions:
+        raise UserError(f"no SavedModel versions under {layout.serving_base}: run `make all` first")
+    if wanted is None:
+        return versions[-1]
+    if wanted not in versions:
+        raise UserError(f"version {wanted} not found; available: {versions}")
+    return wanted
+
+
+def _staging(cfg: PipelineConfig) -> Layout:
+    return Layout(cfg.models_dir / ".staging" / f"{cfg.name}-{uuid.uuid4().hex[:8]}", cfg.name)
+
+
+def print_summary(manifest: dict) -> None:
+    table = Table(title=f"{manifest['model']} v{manifest['version']}: verification")
+    for column in COLUMNS:
+        table.add_column(column, overflow="fold")
+    for row in table_rows(manifest):
+        style = None if row[-1] == "pass" else "red"
+        table.add_row(*row, style=style)
+    ui.out.print(table)
+
+
+def run(cfg: PipelineConfig, args) -> int:
+    start = time.perf_counter()
+    result = stages.run(cfg, args.model, args.samples)
+    print_summary(result.manifest)
+    layout = Layout(cfg.models_dir, cfg.name)
+    if not result.published:
+        failed = [r for r in result.rows if not r.passed]
+        ui.console.print(
+            f"[bold red]FAILED[/]: {len(failed)} check(s) missed their gate; nothing was published. "
+            f"Evidence kept in {result.kept_at}"
+        )
+        return 1
+    ui.console.print(
+        f"[bold green]published[/] {cfg.name} v{result.version} in {time.perf_counter() - start:.0f} s; "
+        f"report: {layout.reports_dir / 'report.html'}"
+    )
+    return 0
+
+
+def train(cfg: PipelineConfig, args) -> int:
+    stage = _staging(cfg)
+    dest = Layout(cfg.models_dir, cfg.name)
+    try:
+        model, info, data, training = stages.train_stage(cfg, stage, dest.logs_dir, {})
+        info.version = None
+        stages.save_reference(model, info, stage, data.test.x, data.test.y, training)
+        for group in ("keras_dir", "golden_dir"):
+            publish_replace(getattr(stage, group), getattr(dest, group))
+    finally:
+        shutil.rmtree(stage.root, ignore_errors=True)
+    ui.console.print(f"saved {dest.keras_model} and the golden set in {dest.golden_dir}")
+    return 0
+
+
+def export(cfg: PipelineConfig, args) -> int:
+    import keras
+
+    from pipeline.export import prune_versions, publish_version, write_models_config
+
+    layout, info = _published(cfg)
+    model = keras.saving.load_model(layout.keras_model, compile=False)
+    info.version = (layout.latest_version() or 0) + 1
+    golden = read_golden(layout.golden_dir)
+    path = publish_version(model, info, layout, info.version, golden.x)
+    prune_versions(layout, cfg.keep_versions)
+    write_models_config(layout.serving_root)
+    ui.console.print(f"exported {path}")
+    return 0
+
+
+def convert(cfg: PipelineConfig, args) -> int:
+    from pipeline.data import load_digits
+
+    layout, info = _published(cfg)
+    version = _version(layout, args.version)
+    info.version = version
+    stage = _staging(cfg)
+    try:
+        # converters read the SavedModel where it is published and write into the staging tree
+        stage_version = stage.version_dir(version)
+        stage_version.parent.mkdir(parents=True)
+        stage_version.symlink_to(layout.version_dir(version))
+        golden = read_golden(layout.golden_dir)
+        representative = golden.x
+        if cfg.name == "digits":
+            representative = load_digits(cfg.train.seed, cfg.train.val_fraction, cfg.train.test_fraction).train.x
+        conversions = stages.convert_stage(info, stage, version, representative, args.strict, {})
+        for group in ("tflite_dir", "tfjs_dir"):
+            if getattr(stage, group).exists():
+                publish_replace(getattr(stage, group), getattr(layout, group))
+    finally:
+        shutil.rmtree(stage.root, ignore_errors=True)
+    failed = [c["target"] for c in conversions if not c["ok"] and not c["optional"]]
+    return 1 if failed else 0
+
+
+def verify(cfg: PipelineConfig, args) -> int:
+    layout, info = _published(cfg)
+    version = _version(layout, args.version)
+    info.version = version
+    golden = read_golden(layout.golden_dir)
+    previous = read_manifest(layout.manifest) if layout.manifest.is_file() else {}
+    conversions = previous.get("conversions") or [
+        {"target": t, "ok": True, "reason": "", "seconds": 0.0, "optional": False}
+        for t in TARGETS
+        if t not in ("keras", "savedmodel")
+    ]
+    timings: dict[str, float] = {}
+    rows = stages.verify_stage(cfg, layout, version, info, golden, conversions, timings)
+    manifest = build_manifest(
+        layout, version, info, rows, conversions, previous.get("training"), timings, cfg.gates
+    )
+    write_manifest(layout.manifest, manifest)
+    print_summary(manifest)
+    return 0 if manifest["passed"] else 1
+
+
+def report(cfg: PipelineConfig, args) -> int:
+    layout = Layout(cfg.models_dir, cfg.name)
+    path = write_report(layout, read_manifest(layout.manifest))
+    ui.console.print(f"wrote {path}")
+    return 0
+
+
+def predict(cfg: PipelineConfig, args) -> int:
+    from pipeline.runtimes import RUNTIMES, TARGET_RUNTIMES
+
+    if args.target not in TARGET_RUNTIMES:
+        raise UserError(f"unknown target {args.target!r}; choose one of: {', '.join(TARGETS)}")
+    if args.top < 1:
+        raise UserError("--top must be at least 1")
+    layout, info = _published(cfg)
+    version = _version(layout, args.version)
+    path = artifact_path(layout, args.target, version)
+    if not path.exists():
+        raise UserError(f"no {args.target} artifact at {path}: run `make all` first")
+    x = load_input_file(args.input, tuple(info.input_shape))
+    runtime = RUNTIMES[TARGET_RUNTIMES[args.target][0]]
+    try:
+        outputs = runtime.run(path, info, x.astype(info.input_dtype), latency_runs=1).outputs
+    except Exception as exc:
+        raise UserError(f"{args.target} could not run {path}: {str(exc).splitlines()[0]}") from None
+    names = info.class_names or [str(i) for i in range(outputs.shape[-1])]
+    for i, probs in enumerate(outputs.reshape(len(outputs), -1)):
+        prefix = f"[{i}] " if len(outputs) > 1 else ""
+        top = np.argsort(probs)[::-1][: args.top]
+        print(prefix + "  ".join(f"{names[k]}: {probs[k]:.4f}" for k in top))
+    return 0
+
+
+def bench(cfg: PipelineConfig, args) -> int:
+    from pipeline.bench import bench_pipeline
+
+    bench_pipeline(cfg)
+    return 0

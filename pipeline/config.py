@@ -1,0 +1,90 @@
+"""One source of configuration: project paths, defaults and verification gates."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Where artifacts go; MODELS_DIR lets tests and containers point the whole pipeline elsewhere.
+MODELS_DIR = Path(os.environ.get("MODELS_DIR", ROOT / "models"))
+# The TF.js converter runs in its own environment (its pins clash with the main TensorFlow).
+TFJS_PYTHON = ROOT / "envs" / "tfjs" / ".venv" / "bin" / "python"
+# Node side of verification: @tensorflow/tfjs runs the graph model there.
+TFJS_NODE_DIR = ROOT / "pipeline" / "tfjs_node"
+
+DEFAULT_NAME = "digits"
+SERVING_SIGNATURE = "serving_default"
+IMAGE_SIGNATURE = "predict_image"
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
+
+TFLITE_VARIANTS = ("fp32", "fp16", "dynamic", "int8")
+TARGETS = ("keras", "savedmodel", *(f"tflite-{v}" for v in TFLITE_VARIANTS), "tfjs", "tfjs-uint8")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 42  # one seed for the split, weight init and shuffling
+    val_fraction: float = 0.15  # of all samples, stratified
+    test_fraction: float = 0.15  # held out: the golden set every runtime is verified on
+    epochs: int = 40  # upper bound; early stopping usually ends sooner
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    patience: int = 5  # epochs without val-loss improvement before early stopping
+    min_accuracy: float = 0.97  # the bar a trained model must reach on the test split
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What an artifact must achieve against the Keras reference on the golden set."""
+
+    max_abs_diff: float | None = None  # largest |p_artifact - p_keras| over all probabilities
+    min_agreement: float | None = None  # share of samples whose top-1 class equals Keras's
+    max_accuracy_drop: float | None = None  # accuracy points (0..1) below Keras's, when labelled
+
+    def describe(self) -> str:
+        parts = []
+        if self.max_abs_diff is not None:
+            parts.append(f"max|Δ|≤{self.max_abs_diff:g}")
+        if self.min_agreement is not None:
+            parts.append(f"top-1 agree≥{self.min_agreement:.0%}")
+        if self.max_accuracy_drop is not None:
+            parts.append(f"acc drop≤{self.max_accuracy_drop * 100:g} pts")
+        return ", ".join(parts) or "none"
+
+
+_EXACT = Gate(max_abs_diff=1e-4)
+_QUANTIZED = Gate(min_agreement=0.97, max_accuracy_drop=0.02)
+
+# The gates, per target. Float artifacts must reproduce Keras almost exactly; quantized ones must
+# keep its decisions. A target missing here has no gate and is reported only.
+GATES: dict[str, Gate] = {
+    "keras": _EXACT,
+    "savedmodel": _EXACT,
+    "tflite-fp32": _EXACT,
+    "tflite-fp16": Gate(max_abs_diff=1e-2),
+    "tflite-dynamic": _QUANTIZED,
+    "tflite-int8": _QUANTIZED,
+    "tfjs": _EXACT,
+    "tfjs-uint8": _QUANTIZED,
+}
+
+# Targets that may fail without failing the run: an optional variant is published only when it
+# passes its gate (the uint8-weight TF.js model is a bonus, not a contract).
+OPTIONAL_TARGETS = frozenset({"tfjs-uint8"})
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    name: str = DEFAULT_NAME
+    models_dir: Path = MODELS_DIR
+    train: TrainConfig = field(default_factory=TrainConfig)
+    trainer: str = "keras"  # which trainer's model is exported: "keras" or "tf"
+    compare_trainers: bool = True  # also train with the other trainer, for the report
+    keep_versions: int = 5  # SavedModel versions kept under models/serving/<name>/
+    latency_runs: int = 100  # single-sample calls timed per runtime for p50
+    strict: bool = False  # any failed conversion is fatal
+    gates: dict[str, Gate] = field(default_factory=lambda: dict(GATES))

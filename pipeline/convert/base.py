@@ -1,0 +1,81 @@
+"""The converter contract: validate the input, convert, validate the output, in one place."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.config import SERVING_SIGNATURE
+from pipeline.layout import Layout
+from pipeline.metadata import ModelInfo
+
+
+@dataclass(frozen=True)
+class ConvertContext:
+    savedmodel: Path  # the exported version directory
+    layout: Layout  # where converted artifacts are written
+    info: ModelInfo
+    representative: np.ndarray  # training inputs for calibration (int8)
+
+
+@dataclass
+class ConversionResult:
+    target: str
+    path: Path | None
+    ok: bool
+    reason: str = ""
+    seconds: float = 0.0
+
+
+class ConversionError(Exception):
+    """A converter's own explanation of why a target cannot take this model."""
+
+
+class Converter:
+    target: str
+
+    def output_path(self, layout: Layout) -> Path:
+        raise NotImplementedError
+
+    def convert(self, ctx: ConvertContext, out: Path) -> None:
+        raise NotImplementedError
+
+    def run(self, ctx: ConvertContext) -> ConversionResult:
+        out = self.output_path(ctx.layout)
+        start = time.perf_counter()
+        try:
+            _check_savedmodel(ctx.savedmodel)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self.convert(ctx, out)
+            if not out.exists() or (out.is_file() and out.stat().st_size == 0):
+                raise ConversionError(f"converter finished but wrote nothing at {out}")
+        except Exception as exc:  # any converter failure is this target's, not the run's
+            return ConversionResult(
+                self.target, None, False, one_line(exc), time.perf_counter() - start
+            )
+        return ConversionResult(self.target, out, True, "", time.perf_counter() - start)
+
+
+@functools.cache
+def _check_savedmodel(path: Path) -> None:
+    """Validate the input once per run, not once per converter."""
+    if not (path / "saved_model.pb").is_file():
+        raise ConversionError(f"no SavedModel at {path}")
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    if SERVING_SIGNATURE not in loaded.signatures:
+        raise ConversionError(f"SavedModel at {path} has no '{SERVING_SIGNATURE}' signature")
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """The most telling line of an error (converters tend to print pages)."""
+    text = str(exc).strip() or type(exc).__name__
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    telling = [ln for ln in lines if "error" in ln.lower()] or lines
+    line = telling[0] if telling else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -1,0 +1,124 @@
+"""Export: the Keras model as a TF Serving SavedModel version, published atomically.
+
+    python -m pipeline export --name digits
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pipeline.config import IMAGE_SIGNATURE, SERVING_SIGNATURE
+from pipeline.data import preprocess_image_bytes
+from pipeline.layout import Layout, building, publish_new, write_text_atomic
+from pipeline.metadata import METADATA_FILE, ModelInfo
+
+WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving replays it from assets.extra/ at load
+
+
+def export_savedmodel(model: keras.Model, info: ModelInfo, out_dir, warmup_x: np.ndarray) -> None:
+    """Write a SavedModel with `serving_default` (and `predict_image` for image models) to out_dir."""
+    spec = tf.TensorSpec(info.input_shape, tf.as_dtype(info.input_dtype), name=info.input_name)
+
+    @tf.function(input_signature=[spec])
+    def serve(x):
+        return {info.output_name: model(x, training=False)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(SERVING_SIGNATURE, serve)
+    if info.is_image:
+        size = tuple(info.input_shape[1:3])
+        # TF Serving's REST API base64-decodes {"b64": ...} values; "_bytes" names the convention.
+        bytes_spec = tf.TensorSpec([None], tf.string, name="image_bytes")
+
+        @tf.function(input_signature=[bytes_spec])
+        def serve_image(image_bytes):
+            images = tf.map_fn(
+                lambda b: preprocess_image_bytes(b, size),
+                image_bytes,
+                fn_output_signature=tf.TensorSpec([*size, 1], tf.float32),
+            )
+            return {info.output_name: model(images, training=False)}
+
+        archive.add_endpoint(IMAGE_SIGNATURE, serve_image)
+    archive.write_out(str(out_dir), verbose=False)
+
+    extra = out_dir / "assets.extra"
+    extra.mkdir(exist_ok=True)
+    write_warmup_requests(extra / WARMUP_FILE, info, warmup_x)
+    info.write(extra / METADATA_FILE, target="savedmodel", signatures=signature_names(info))
+
+
+def signature_names(info: ModelInfo) -> list[str]:
+    return [SERVING_SIGNATURE, IMAGE_SIGNATURE] if info.is_image else [SERVING_SIGNATURE]
+
+
+def write_warmup_requests(path, info: ModelInfo, x: np.ndarray) -> None:
+    """PredictionLog records in a TFRecord file, the format TF Serving and TFX InfraValidator use."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    def record(signature: str, inputs: dict) -> bytes:
+        request = predict_pb2.PredictRequest(
+            model_spec=model_pb2.ModelSpec(name=info.name, signature_name=signature)
+        )
+        for key, value in inputs.items():
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+        log = prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=request)
+        )
+        return log.SerializeToString()
+
+    x = x.astype(info.input_dtype)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(record(SERVING_SIGNATURE, {info.input_name: x[:1]}))
+        writer.write(record(SERVING_SIGNATURE, {info.input_name: x[:8]}))
+        if info.is_image:
+            png = tf.io.encode_png(tf.cast(np.round(x[0] * 255), tf.uint8)).numpy()
+            writer.write(record(IMAGE_SIGNATURE, {"image_bytes": np.array([png], dtype=object)}))
+
+
+def publish_version(
+    model: keras.Model, info: ModelInfo, layout: Layout, version: int, warmup_x: np.ndarray
+):
+    """Build version N beside models/serving/<name>/ and rename it in when complete."""
+    final = layout.version_dir(version)
+    with building(final) as scratch:
+        export_savedmodel(model, info, scratch, warmup_x)
+        publish_new(scratch, final)
+    return final
+
+
+def prune_versions(layout: Layout, keep: int) -> list[int]:
+    """Delete all but the newest `keep` versions; each vanishes in one rename."""
+    versions = layout.versions()
+    removed = versions[:-keep] if keep > 0 else []
+    for version in removed:
+        doomed = layout.serving_base / f".tmp-delete-{version}"
+        layout.version_dir(version).rename(doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+    return removed
+
+
+def write_models_config(serving_root, container_root: str = "/models") -> str:
+    """TF Serving's model_config_list naming every model under serving_root, as the image mounts it."""
+    names = sorted(
+        p.name
+        for p in serving_root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and any(c.name.isdigit() for c in p.iterdir())
+    )
+    blocks = [
+        "  config {\n"
+        f'    name: "{name}"\n'
+        f'    base_path: "{container_root}/{name}"\n'
+        '    model_platform: "tensorflow"\n'
+        "    model_version_policy { latest { num_versions: 1 } }\n"
+        "  }\n"
+        for name in names
+    ]
+    text = "model_config_list {\n" + "".join(blocks) + "}\n"
+    write_text_atomic(serving_root / "models.config", text)
+    return text

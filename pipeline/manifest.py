@@ -1,0 +1,87 @@
+"""The manifest: per artifact its path, hash, size, source version and verification rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline import artifacts
+from pipeline.layout import Layout, write_text_atomic
+from pipeline.metadata import ModelInfo, utc_now
+from pipeline.verify import Verification
+
+
+def build_manifest(
+    layout: Layout,
+    version: int,
+    info: ModelInfo,
+    rows: list[Verification],
+    conversions: list[dict],
+    training: dict | None,
+    timings: dict[str, float],
+    gates: dict,
+) -> dict:
+    targets = list(dict.fromkeys(r.target for r in rows))
+    entries = []
+    for target in targets:
+        path = artifacts.artifact_path(layout, target, version)
+        record = artifacts.recorded(target, path) or {}
+        entries.append(
+            {
+                "target": target,
+                "path": layout.relative(path),
+                "sha256": record.get("sha256", ""),
+                "bytes": record.get("bytes", 0),
+                "source_version": version,
+                "verification": [r.to_dict() for r in rows if r.target == target],
+            }
+        )
+    return {
+        "model": info.name,
+        "version": version,
+        "created": utc_now(),
+        "source_commit": info.source_commit,
+        "input": {"name": info.input_name, "shape": info.input_shape, "dtype": info.input_dtype},
+        "output": {"name": info.output_name, "shape": info.output_shape},
+        "class_names": info.class_names,
+        "normalization": info.normalization,
+        "passed": all(r.passed for r in rows if r.target in _required(conversions)),
+        "gates": {t: g.describe() for t, g in gates.items()},
+        "conversions": conversions,
+        "training": training,
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "artifacts": entries,
+    }
+
+
+def _required(conversions: list[dict]) -> set[str]:
+    return {c["target"] for c in conversions if not c.get("optional")} | {"keras", "savedmodel"}
+
+
+def write_manifest(path: Path, manifest: dict) -> None:
+    write_text_atomic(path, json.dumps(manifest, indent=2) + "\n")
+
+
+def read_manifest(path: Path) -> dict:
+    from pipeline.errors import UserError
+
+    if not path.is_file():
+        raise UserError(f"no manifest at {path}: run `python -m pipeline run` first")
+    return json.loads(path.read_text())
+
+
+def add_rows(path: Path, target: str, rows: list[dict]) -> dict:
+    """Merge verification rows from another runtime (REST, gRPC, a container) into the manifest.
+
+    A row replaces an earlier one for the same target, runtime and `where`.
+    """
+    manifest = read_manifest(path)
+    entry = next((a for a in manifest["artifacts"] if a["target"] == target), None)
+    if entry is None:
+        raise KeyError(f"no artifact {target!r} in {path}")
+    keys = {(r["runtime"], r["where"]) for r in rows}
+    entry["verification"] = [
+        r for r in entry["verification"] if (r["runtime"], r["where"]) not in keys
+    ] + rows
+    write_manifest(path, manifest)
+    return manifest

@@ -1,0 +1,29 @@
+"""Runtimes that execute an artifact: one small adapter each, registered by name.
+
+Adding a runtime (REST, gRPC, a container) is one new module with a `Runtime` subclass and a
+line here; verification picks it up from RUNTIMES and TARGET_RUNTIMES.
+"""
+
+from pipeline.runtimes.base import Runtime, RunOutput
+from pipeline.runtimes.keras_rt import KerasRuntime
+from pipeline.runtimes.litert import LiteRtRuntime
+from pipeline.runtimes.tf_signature import TfSignatureRuntime
+from pipeline.runtimes.tfjs_node import TfjsNodeRuntime
+
+RUNTIMES: dict[str, Runtime] = {
+    rt.name: rt for rt in (KerasRuntime(), TfSignatureRuntime(), LiteRtRuntime(), TfjsNodeRuntime())
+}
+
+# Which runtimes each target is verified in on the host.
+TARGET_RUNTIMES: dict[str, list[str]] = {
+    "keras": ["keras"],
+    "savedmodel": ["tf-signature"],
+    "tflite-fp32": ["litert"],
+    "tflite-fp16": ["litert"],
+    "tflite-dynamic": ["litert"],
+    "tflite-int8": ["litert"],
+    "tfjs": ["tfjs-node"],
+    "tfjs-uint8": ["tfjs-node"],
+}
+
+__all__ = ["RUNTIMES", "TARGET_RUNTIMES", "RunOutput", "Runtime"]

@@ -1,0 +1,16 @@
+"""TensorFlow: the SavedModel's serving signature, as TF Serving calls it."""
+
+from __future__ import annotations
+
+from pipeline.config import SERVING_SIGNATURE
+from pipeline.runtimes.base import InProcessRuntime
+
+
+class TfSignatureRuntime(InProcessRuntime):
+    name = "tf-signature"
+
+    def load(self, path, info):
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(str(path)).signatures[SERVING_SIGNATURE]
+        return lambda x: signature(**{info.input_name: tf.constant(x)})[info.output_name].numpy()

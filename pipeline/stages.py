@@ -1,0 +1,223 @@
+"""The flow's stages, each taking its inputs and output layout explicitly, and the gated run.
+
+`run` builds everything in models/.staging/, verifies it there, and publishes only what passed:
+a failed gate leaves the published models untouched and keeps the evidence in models/.failed/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import artifacts, ui
+from pipeline.config import OPTIONAL_TARGETS, PipelineConfig
+from pipeline.convert import ConvertContext, convert_all
+from pipeline.data import (
+    DIGITS_NORMALIZATION,
+    Golden,
+    load_digits,
+    load_samples,
+    read_golden,
+    write_golden,
+)
+from pipeline.errors import UserError
+from pipeline.export import prune_versions, publish_version, write_models_config
+from pipeline.layout import Layout, publish_new, publish_replace
+from pipeline.manifest import build_manifest, write_manifest
+from pipeline.metadata import ModelInfo
+from pipeline.verify import Verification, verify_all
+
+
+class GateFailure(Exception):
+    """Verification or training missed a bar: exit 1 after printing what failed."""
+
+
+@dataclass
+class RunResult:
+    version: int
+    manifest: dict
+    rows: list[Verification]
+    published: bool
+    kept_at: Path | None = None  # where a failed run's artifacts and report were kept
+
+
+def save_reference(model, info: ModelInfo, layout: Layout, x, labels, training: dict | None):
+    """The Keras model, its metadata and the golden set with the model's own outputs on it."""
+    layout.keras_dir.mkdir(parents=True, exist_ok=True)
+    model.save(layout.keras_model)
+    info.write(layout.keras_dir / "metadata.json")
+    artifacts.describe("keras", layout.keras_model, info)
+    if training is not None:
+        import json
+
+        (layout.keras_dir / "training.json").write_text(json.dumps(training, indent=2) + "\n")
+    reference = np.concatenate([np.asarray(model(x[i : i + 256], training=False)) for i in range(0, len(x), 256)])
+    write_golden(
+        layout.golden_dir, x, labels, reference, info.class_names, info.input_name, info.output_name
+    )
+
+
+def train_stage(cfg: PipelineConfig, layout: Layout, logs_dir: Path, timings: dict):
+    """Train with the chosen trainer (and the other one, for comparison); save the reference."""
+    from pipeline.train import TRAINERS, train
+
+    with ui.step("load data", timings):
+        data = load_digits(cfg.train.seed, cfg.train.val_fraction, cfg.train.test_fraction)
+    order = [cfg.trainer] + ([t for t in TRAINERS if t != cfg.trainer] if cfg.compare_trainers else [])
+    results = {}
+    for trainer in order:
+        with ui.step(f"train ({trainer})", timings):
+            results[trainer] = train(trainer, data, cfg.train, logs_dir / trainer)
+    for result in results.values():
+        if result.test_accuracy < cfg.train.min_accuracy:
+            raise GateFailure(
+                f"the {result.trainer} trainer reached {result.test_accuracy:.2%} test accuracy, "
+                f"below the {cfg.train.min_accuracy:.0%} bar"
+            )
+    chosen = results[cfg.trainer]
+    info = ModelInfo.from_keras(chosen.model, cfg.name, data.class_names, DIGITS_NORMALIZATION)
+    training = {"exported": cfg.trainer, "trainers": {t: r.summary() for t, r in results.items()}}
+    return chosen.model, info, data, training
+
+
+def export_stage(model, info: ModelInfo, layout: Layout, version: int, warmup_x) -> Path:
+    return publish_version(model, info, layout, version, warmup_x)
+
+
+def convert_stage(
+    info: ModelInfo, layout: Layout, version: int, representative, strict: bool, timings: dict
+) -> list[dict]:
+    ctx = ConvertContext(layout.version_dir(version), layout, info, representative)
+    conversions = []
+    with ui.step("convert", timings):
+        artifacts.describe("savedmodel", layout.version_dir(version), info)
+        for result in convert_all(ctx):
+            optional = result.target in OPTIONAL_TARGETS
+            if result.ok:
+                artifacts.describe(result.target, result.path, info)
+                ui.console.print(f"  [green]✓[/] {result.target} ({result.seconds:.1f} s)")
+            else:
+                ui.console.print(f"  [red]✗[/] {result.target}: {result.reason}")
+                if strict and not optional:
+                    raise GateFailure(f"conversion to {result.target} failed: {result.reason}")
+            conversions.append(
+                {
+                    "target": result.target,
+                    "ok": result.ok,
+                    "reason": result.reason,
+                    "seconds": round(result.seconds, 2),
+                    "optional": optional,
+                }
+            )
+    return conversions
+
+
+def verify_stage(
+    cfg: PipelineConfig, layout: Layout, version: int, info: ModelInfo, golden: Golden,
+    conversions: list[dict], timings: dict,
+) -> list[Verification]:
+    targets = ["keras", "savedmodel"] + [c["target"] for c in conversions]
+    with ui.step("verify", timings), ui.progress() as bar:
+        task = bar.add_task("verify", total=len(targets), status="")
+
+        def on_row(row):
+            mark = "[green]pass[/]" if row.passed else f"[red]FAIL[/] {row.reason}"
+            bar.update(task, advance=1, status=f"{row.target}/{row.runtime}: {mark}")
+
+        return verify_all(layout, version, info, golden, cfg.gates, targets, cfg.latency_runs, on_row)
+
+
+def publish(stage: Layout, dest: Layout, version: int, keep: int) -> None:
+    """Move a verified staging tree into models/: the new version first, then each group."""
+    publish_new(stage.version_dir(version), dest.version_dir(version))
+    for group in ("keras_dir", "golden_dir", "tflite_dir", "tfjs_dir", "reports_dir"):
+        built = getattr(stage, group)
+        if built.exists():
+            publish_replace(built, getattr(dest, group))
+    prune_versions(dest, keep)
+    write_models_config(dest.serving_root)
+
+
+def run(
+    cfg: PipelineConfig,
+    model_path: Path | None = None,
+    samples_path: Path | None = None,
+) -> RunResult:
+    """Train (or take the user's model), export, convert, verify, report, and publish if passed."""
+    dest = Layout(cfg.models_dir, cfg.name)
+    version = (dest.latest_version() or 0) + 1
+    stage_root = cfg.models_dir / ".staging" / f"{cfg.name}-{uuid.uuid4().hex[:8]}"
+    stage = Layout(stage_root, cfg.name)
+    timings: dict[str, float] = {}
+    try:
+        if model_path is None:
+            model, info, data, training = train_stage(cfg, stage, dest.logs_dir, timings)
+            x_golden, y_golden, representative = data.test.x, data.test.y, data.train.x
+        else:
+            model, info, x_golden, y_golden = _user_model(model_path, samples_path, cfg.name)
+            representative, training = x_golden, None
+        info.version = version
+        with ui.step("export", timings):
+            save_reference(model, info, stage, x_golden, y_golden, training)
+            export_stage(model, info, stage, version, x_golden)
+        conversions = convert_stage(info, stage, version, representative, cfg.strict, timings)
+        golden = read_golden(stage.golden_dir)
+        rows = verify_stage(cfg, stage, version, info, golden, conversions, timings)
+        manifest = build_manifest(
+            stage, version, info, rows, conversions, training, timings, cfg.gates
+        )
+        with ui.step("report", timings):
+            from pipeline.report import write_report
+
+            manifest["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
+            write_manifest(stage.manifest, manifest)
+            write_report(stage, manifest)
+        if not manifest["passed"]:
+            kept = _keep_failed(stage_root, cfg.models_dir, cfg.name, version)
+            return RunResult(version, manifest, rows, False, kept / "reports" / cfg.name)
+        publish(stage, dest, version, cfg.keep_versions)
+        return RunResult(version, manifest, rows, True)
+    finally:
+        shutil.rmtree(stage_root, ignore_errors=True)
+
+
+def _keep_failed(stage_root: Path, models_dir: Path, name: str, version: int) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = models_dir / ".failed" / f"{name}-v{version}-{stamp}"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    stage_root.rename(kept)
+    return kept
+
+
+def _user_model(model_path: Path, samples_path: Path | None, name: str):
+    """A user's Keras model and samples: names and shapes come from the model, not the demo."""
+    import keras
+
+    if samples_path is None:
+        raise UserError("--samples is required with --model (inputs to verify every target on)")
+    if not model_path.is_file():
+        raise UserError(f"model file not found: {model_path}")
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except Exception as exc:
+        raise UserError(f"{model_path}: not a loadable Keras model ({_first_line(exc)})") from None
+    info = ModelInfo.from_keras(model, name)
+    x, y = load_samples(samples_path)
+    expected = tuple(info.input_shape[1:])
+    if tuple(x.shape[1:]) != expected:
+        raise UserError(
+            f"{samples_path}: samples have shape {list(x.shape[1:])}, the model takes {list(expected)}"
+        )
+    x = x.astype(info.input_dtype)
+    if y is not None and (info.num_classes is None or int(y.max(initial=0)) >= info.num_classes):
+        raise UserError(f"{samples_path}: labels do not fit the model's {info.output_shape} output")
+    return model, info, x, y
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
