@@ -1,8 +1,8 @@
 """The pipeline's command line.
 
-    python -m pipeline run                      # train, export, convert, verify, report, publish
-    python -m pipeline predict --target tflite-int8 digit.png
-    python -m pipeline run --model my.keras --samples my.npz --name mine
+python -m pipeline run                      # train, export, convert, verify, report, publish
+python -m pipeline predict --target tflite-int8 digit.png
+python -m pipeline run --model my.keras --samples my.npz --name mine
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
 
-from pipeline.config import MODELS_DIR, TARGETS, PipelineConfig, TrainConfig  # noqa: E402
-from pipeline.errors import UserError  # noqa: E402
+from pipeline.config import MODELS_DIR, TARGETS, PipelineConfig, TrainConfig
+from pipeline.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,7 +28,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default="digits", help="model name (default: digits)")
-    p.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="artifact root (default: models/)")
+    p.add_argument(
+        "--models-dir", type=Path, default=MODELS_DIR, help="artifact root (default: models/)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _training_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--trainer", choices=("keras", "tf"), default="keras", help="whose model to export")
+    p.add_argument(
+        "--trainer", choices=("keras", "tf"), default="keras", help="whose model to export"
+    )
     p.add_argument("--epochs", type=int, help="maximum epochs (default: 40, early stopping)")
     p.add_argument("--no-compare", action="store_true", help="train only the exported trainer")
 
@@ -101,10 +105,31 @@ def config_from(args) -> PipelineConfig:
     return cfg
 
 
+def quiet_import_tensorflow() -> None:
+    """Import TensorFlow with its C++ start-up lines (absl, oneDNN, CUDA stub) kept off stderr.
+
+    TF 2.21 logs them through absl before any level is applied, so TF_CPP_MIN_LOG_LEVEL cannot;
+    without this, an error message would never be the one line a user sees.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = config_from(args)
+        quiet_import_tensorflow()
         from pipeline import commands
 
         return getattr(commands, args.command)(cfg, args)

@@ -1,6 +1,6 @@
 """bench-pipeline: seconds per stage of a full run, in a scratch models directory.
 
-    python -m pipeline bench     # writes models/reports/<name>/bench-pipeline.md and bench.md
+python -m pipeline bench     # writes models/reports/<name>/bench-pipeline.md and bench.md
 """
 
 from __future__ import annotations
@@ -23,7 +23,16 @@ BUDGET_S = 180.0  # `make all` once the environment exists, on a 2-core machine
 
 def bench_pipeline(cfg: PipelineConfig) -> str:
     scratch = cfg.models_dir / ".bench" / uuid.uuid4().hex[:8]
-    cmd = [sys.executable, "-m", "pipeline", "run", "--name", cfg.name, "--models-dir", str(scratch)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "run",
+        "--name",
+        cfg.name,
+        "--models-dir",
+        str(scratch),
+    ]
     cmd += ["--trainer", cfg.trainer, "--epochs", str(cfg.train.epochs)]
     try:
         start = time.perf_counter()
@@ -53,7 +62,9 @@ def render(manifest: dict, wall: float, exit_code: int) -> str:
         table.add_column(column, justify="right" if column != "stage" else "left")
     for stage, s, share in rows:
         table.add_row(stage, f"{s:.1f}", f"{share:.0%}")
-    table.add_row("total (wall)", f"{wall:.1f}", f"{wall / BUDGET_S:.2f} x the {BUDGET_S:.0f} s budget")
+    table.add_row(
+        "total (wall)", f"{wall:.1f}", f"{wall / BUDGET_S:.2f} x the {BUDGET_S:.0f} s budget"
+    )
     ui.out.print(table)
 
     lines = [

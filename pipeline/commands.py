@@ -120,7 +120,9 @@ def convert(cfg: PipelineConfig, args) -> int:
         golden = read_golden(layout.golden_dir)
         representative = golden.x
         if cfg.name == "digits":
-            representative = load_digits(cfg.train.seed, cfg.train.val_fraction, cfg.train.test_fraction).train.x
+            representative = load_digits(
+                cfg.train.seed, cfg.train.val_fraction, cfg.train.test_fraction
+            ).train.x
         conversions = stages.convert_stage(info, stage, version, representative, args.strict, {})
         for group in ("tflite_dir", "tfjs_dir"):
             if getattr(stage, group).exists():

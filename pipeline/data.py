@@ -97,7 +97,7 @@ def read_golden(golden_dir: Path) -> Golden:
     if not path.is_file():
         raise UserError(f"no golden set at {path}: run `python -m pipeline run` first")
     with np.load(path) as f:
-        return Golden(f["x"], f["y"] if "y" in f else None, f["reference"])
+        return Golden(f["x"], f.get("y"), f["reference"])
 
 
 def load_samples(path: Path) -> tuple[np.ndarray, np.ndarray | None]:

@@ -1,6 +1,6 @@
 """Export: the Keras model as a TF Serving SavedModel version, published atomically.
 
-    python -m pipeline export --name digits
+python -m pipeline export --name digits
 """
 
 from __future__ import annotations

@@ -71,7 +71,9 @@ class Layout:
         """Published SavedModel versions, ascending (TF Serving ignores non-integer names)."""
         if not self.serving_base.is_dir():
             return []
-        return sorted(int(p.name) for p in self.serving_base.iterdir() if re.fullmatch(r"\d+", p.name))
+        return sorted(
+            int(p.name) for p in self.serving_base.iterdir() if re.fullmatch(r"\d+", p.name)
+        )
 
     def latest_version(self) -> int | None:
         versions = self.versions()

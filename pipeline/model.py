@@ -13,7 +13,9 @@ def build_model(
     """Two 3x3 convolutions, one pooling step and a dense head: ~0.3 MB of fp32 weights."""
     init = keras.initializers.GlorotUniform(seed=seed)
     image = keras.Input(shape=input_shape, name=INPUT_NAME)
-    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu", kernel_initializer=init)(image)
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu", kernel_initializer=init)(
+        image
+    )
     x = keras.layers.Conv2D(64, 3, padding="same", activation="relu", kernel_initializer=init)(x)
     x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.Dropout(0.25, seed=seed)(x)

@@ -1,6 +1,6 @@
 """Report: report.md and report.html with PNG plots, written beside the manifest.
 
-    python -m pipeline report --name digits
+python -m pipeline report --name digits
 """
 
 from __future__ import annotations
@@ -13,7 +13,18 @@ import numpy as np
 from pipeline.data import read_golden
 from pipeline.layout import Layout
 
-COLUMNS = ("target", "runtime", "where", "accuracy", "agreement", "max |Δ|", "p50 ms", "KB", "gate", "result")
+COLUMNS = (
+    "target",
+    "runtime",
+    "where",
+    "accuracy",
+    "agreement",
+    "max |Δ|",
+    "p50 ms",
+    "KB",
+    "gate",
+    "result",
+)
 
 
 def table_rows(manifest: dict) -> list[list[str]]:
@@ -38,11 +49,11 @@ def table_rows(manifest: dict) -> list[list[str]]:
 
 
 def _pct(x) -> str:
-    return "–" if x is None else f"{x:.2%}"
+    return "-" if x is None else f"{x:.2%}"
 
 
 def _num(x, fmt: str = ".2e") -> str:
-    return "–" if x is None else format(x, fmt)
+    return "-" if x is None else format(x, fmt)
 
 
 def plot_training(training: dict, out: Path) -> None:
@@ -137,7 +148,9 @@ def write_report(layout: Layout, manifest: dict) -> Path:
         plots.append(("Training curves, both trainers", "training.png"))
     golden = read_golden(layout.golden_dir)
     if golden.labels is not None and golden.reference.ndim == 2:
-        plot_confusion(golden.labels, golden.reference, manifest.get("class_names"), out / "confusion.png")
+        plot_confusion(
+            golden.labels, golden.reference, manifest.get("class_names"), out / "confusion.png"
+        )
         plots.append(("Confusion matrix of the Keras reference", "confusion.png"))
     plot_targets(manifest, out / "targets.png")
     if (out / "targets.png").exists():
@@ -154,7 +167,11 @@ def _sections(manifest: dict, out: Path) -> list[tuple[str, list[str], list[list
     failed = [c for c in manifest.get("conversions", []) if not c["ok"]]
     if failed:
         sections.append(
-            ("Conversions that failed", ["target", "reason"], [[c["target"], c["reason"]] for c in failed])
+            (
+                "Conversions that failed",
+                ["target", "reason"],
+                [[c["target"], c["reason"]] for c in failed],
+            )
         )
     if manifest.get("training"):
         rows = [
@@ -171,7 +188,13 @@ def _sections(manifest: dict, out: Path) -> list[tuple[str, list[str], list[list
         sections.append(("Keras fit vs TensorFlow GradientTape loop", header, rows))
     timings = manifest.get("timings_s", {})
     if timings:
-        sections.append(("Seconds per stage", ["stage", "seconds"], [[k, f"{v:.1f}"] for k, v in timings.items()]))
+        sections.append(
+            (
+                "Seconds per stage",
+                ["stage", "seconds"],
+                [[k, f"{v:.1f}"] for k, v in timings.items()],
+            )
+        )
     return sections
 
 
@@ -199,7 +222,7 @@ def _html(manifest, sections, plots) -> str:
     status = "PASSED" if manifest["passed"] else "FAILED"
     esc = html.escape
     body = [
-        f'<h1>{esc(manifest["model"])} v{manifest["version"]} '
+        f"<h1>{esc(manifest['model'])} v{manifest['version']} "
         f'<span class="badge {status.lower()}">{status}</span></h1>',
         f"<p>Built {esc(manifest['created'])} from commit <code>{esc(manifest['source_commit'])}</code>. "
         f"Input <code>{esc(manifest['input']['name'])}</code> {manifest['input']['shape']}, "

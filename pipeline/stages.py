@@ -56,7 +56,9 @@ def save_reference(model, info: ModelInfo, layout: Layout, x, labels, training: 
         import json
 
         (layout.keras_dir / "training.json").write_text(json.dumps(training, indent=2) + "\n")
-    reference = np.concatenate([np.asarray(model(x[i : i + 256], training=False)) for i in range(0, len(x), 256)])
+    reference = np.concatenate(
+        [np.asarray(model(x[i : i + 256], training=False)) for i in range(0, len(x), 256)]
+    )
     write_golden(
         layout.golden_dir, x, labels, reference, info.class_names, info.input_name, info.output_name
     )
@@ -68,7 +70,9 @@ def train_stage(cfg: PipelineConfig, layout: Layout, logs_dir: Path, timings: di
 
     with ui.step("load data", timings):
         data = load_digits(cfg.train.seed, cfg.train.val_fraction, cfg.train.test_fraction)
-    order = [cfg.trainer] + ([t for t in TRAINERS if t != cfg.trainer] if cfg.compare_trainers else [])
+    order = [cfg.trainer] + (
+        [t for t in TRAINERS if t != cfg.trainer] if cfg.compare_trainers else []
+    )
     results = {}
     for trainer in order:
         with ui.step(f"train ({trainer})", timings):
@@ -118,8 +122,13 @@ def convert_stage(
 
 
 def verify_stage(
-    cfg: PipelineConfig, layout: Layout, version: int, info: ModelInfo, golden: Golden,
-    conversions: list[dict], timings: dict,
+    cfg: PipelineConfig,
+    layout: Layout,
+    version: int,
+    info: ModelInfo,
+    golden: Golden,
+    conversions: list[dict],
+    timings: dict,
 ) -> list[Verification]:
     targets = ["keras", "savedmodel"] + [c["target"] for c in conversions]
     with ui.step("verify", timings), ui.progress() as bar:
@@ -129,7 +138,9 @@ def verify_stage(
             mark = "[green]pass[/]" if row.passed else f"[red]FAIL[/] {row.reason}"
             bar.update(task, advance=1, status=f"{row.target}/{row.runtime}: {mark}")
 
-        return verify_all(layout, version, info, golden, cfg.gates, targets, cfg.latency_runs, on_row)
+        return verify_all(
+            layout, version, info, golden, cfg.gates, targets, cfg.latency_runs, on_row
+        )
 
 
 def publish(stage: Layout, dest: Layout, version: int, keep: int) -> None:

@@ -1,6 +1,6 @@
 """Training two ways on the same model, data and metrics: Keras `fit`, or a TF GradientTape loop.
 
-    python -m pipeline train --trainer keras|tf
+python -m pipeline train --trainer keras|tf
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def _tf_loop(model, data: Dataset, cfg: TrainConfig, log_dir: Path, on_epoch) ->
             probs = model(x, training=True)
             loss = loss_fn(y, probs)
         grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss, tf.reduce_sum(tf.cast(tf.argmax(probs, 1) == y, tf.float32))
 
     @tf.function

@@ -1,6 +1,6 @@
 """Verify: every artifact, in its own runtime, against the Keras reference on the golden set.
 
-    python -m pipeline verify --name digits
+python -m pipeline verify --name digits
 """
 
 from __future__ import annotations
@@ -80,7 +80,18 @@ def verify_artifact(
 ) -> Verification:
     """One row of the verification table; any failure becomes the row's reason, never a crash."""
     row = Verification(
-        target, runtime.name, runtime.where, None, None, None, None, None, 0, False, "", gate.describe()
+        target,
+        runtime.name,
+        runtime.where,
+        None,
+        None,
+        None,
+        None,
+        None,
+        0,
+        False,
+        "",
+        gate.describe(),
     )
     if not path.exists():
         row.reason = f"missing: {path}"
@@ -123,7 +134,12 @@ def verify_all(
         path = artifacts.artifact_path(layout, target, version)
         for runtime_name in TARGET_RUNTIMES[target]:
             row = verify_artifact(
-                target, path, RUNTIMES[runtime_name], info, golden, gates.get(target, Gate()),
+                target,
+                path,
+                RUNTIMES[runtime_name],
+                info,
+                golden,
+                gates.get(target, Gate()),
                 latency_runs,
             )
             rows.append(row)

@@ -24,7 +24,9 @@ class TfjsConverter(Converter):
 
     def convert(self, ctx: ConvertContext, out: Path) -> None:
         if not TFJS_PYTHON.exists():
-            raise ConversionError(f"TF.js converter environment missing ({TFJS_PYTHON}): run make setup")
+            raise ConversionError(
+                f"TF.js converter environment missing ({TFJS_PYTHON}): run make setup"
+            )
         cmd = [
             str(TFJS_PYTHON),
             "-m",

@@ -4,7 +4,7 @@ Adding a runtime (REST, gRPC, a container) is one new module with a `Runtime` su
 line here; verification picks it up from RUNTIMES and TARGET_RUNTIMES.
 """
 
-from pipeline.runtimes.base import Runtime, RunOutput
+from pipeline.runtimes.base import RunOutput, Runtime
 from pipeline.runtimes.keras_rt import KerasRuntime
 from pipeline.runtimes.litert import LiteRtRuntime
 from pipeline.runtimes.tf_signature import TfSignatureRuntime

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import TFJS_NODE_DIR
-from pipeline.runtimes.base import Runtime, RunOutput
+from pipeline.runtimes.base import RunOutput, Runtime
 
 SCRIPT = TFJS_NODE_DIR / "predict.mjs"
 

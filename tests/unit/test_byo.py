@@ -1,0 +1,73 @@
+"""Bring your own model: names and shapes come from the user's model, not the digits contract."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from pipeline import stages
+from pipeline.config import PipelineConfig
+from pipeline.layout import Layout
+
+
+@pytest.fixture(scope="module")
+def user_model(tmp_path_factory):
+    """A 3-class classifier over 12 features, trained briefly on separable synthetic data."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=300)
+    x = (rng.normal(size=(300, 12)) * 0.3 + np.eye(3)[y].repeat(4, axis=1)).astype(np.float32)
+    features = keras.Input((12,), name="features")
+    hidden = keras.layers.Dense(16, activation="relu")(features)
+    scores = keras.layers.Dense(3, activation="softmax", name="scores")(hidden)
+    model = keras.Model(features, scores)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=30, verbose=0)
+    root = tmp_path_factory.mktemp("byo")
+    model.save(root / "mine.keras")
+    np.savez(root / "samples.npz", x=x[:120], y=y[:120])
+    np.savez(root / "unlabelled.npz", x=x[:60])
+    return root
+
+
+def test_user_model_is_exported_converted_and_verified_under_its_own_names(user_model, tmp_path):
+    cfg = PipelineConfig(name="mine", models_dir=tmp_path, latency_runs=5)
+    result = stages.run(cfg, user_model / "mine.keras", user_model / "samples.npz")
+    manifest = result.manifest
+    assert manifest["input"] == {"name": "features", "shape": [None, 12], "dtype": "float32"}
+    assert manifest["output"]["name"] == "scores"
+    rows = {(r.target, r.runtime): r for r in result.rows}
+    for target in ("savedmodel", "tflite-fp32", "tflite-int8", "tfjs"):
+        row = next(r for (t, _), r in rows.items() if t == target)
+        assert row.passed, (target, row.reason)
+        assert row.accuracy is not None
+    assert result.published
+    layout = Layout(tmp_path, "mine")
+    import tensorflow as tf
+
+    sig = tf.saved_model.load(str(layout.version_dir(1))).signatures
+    assert list(sig) == ["serving_default"]  # no image signature for a non-image model
+    assert list(sig["serving_default"].structured_input_signature[1]) == ["features"]
+    meta = json.loads((layout.tflite_dir / "metadata.json").read_text())
+    assert meta["input_name"] == "features" and meta["input_shape"] == [None, 12]
+
+
+def test_unlabelled_samples_get_agreement_only_gates(user_model, tmp_path):
+    cfg = PipelineConfig(name="mine", models_dir=tmp_path, latency_runs=3)
+    result = stages.run(cfg, user_model / "mine.keras", user_model / "unlabelled.npz")
+    assert result.published
+    for row in result.rows:
+        assert row.accuracy is None
+        assert row.top1_agreement is not None
+
+
+def test_samples_of_the_wrong_shape_are_rejected_before_anything_is_written(user_model, tmp_path):
+    from pipeline.errors import UserError
+
+    np.savez(tmp_path / "bad.npz", x=np.zeros((4, 8, 8, 1), np.float32))
+    cfg = PipelineConfig(name="mine", models_dir=tmp_path / "models")
+    with pytest.raises(UserError, match=r"shape \[8, 8, 1\], the model takes \[12\]"):
+        stages.run(cfg, user_model / "mine.keras", tmp_path / "bad.npz")
+    leftovers = [p for p in (tmp_path / "models").rglob("*") if p.is_file()]
+    assert leftovers == []
