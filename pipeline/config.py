@@ -33,7 +33,7 @@ class TrainConfig:
     epochs: int = 40  # upper bound; early stopping usually ends sooner
     batch_size: int = 32
     learning_rate: float = 2e-3
-    patience: int = 5  # epochs without val-loss improvement before early stopping
+    patience: int = 10  # epochs without val-loss improvement before early stopping
     min_accuracy: float = 0.97  # the bar a trained model must reach on the test split
 
 
