@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 .PHONY: help setup all train export convert verify report test unit lint format bench bench-pipeline clean
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(UV):
 	python3 -m venv $(TOOLS)
