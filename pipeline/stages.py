@@ -146,6 +146,9 @@ def verify_stage(
 def publish(stage: Layout, dest: Layout, version: int, keep: int) -> None:
     """Move a verified staging tree into models/: the new version first, then each group."""
     publish_new(stage.version_dir(version), dest.version_dir(version))
+    if dest.reports_dir.is_dir() and stage.reports_dir.is_dir():
+        for bench in dest.reports_dir.glob("bench*.md"):  # benchmarks outlive a run's report
+            shutil.copy2(bench, stage.reports_dir / bench.name)
     for group in ("keras_dir", "golden_dir", "tflite_dir", "tfjs_dir", "reports_dir"):
         built = getattr(stage, group)
         if built.exists():
