@@ -40,7 +40,12 @@ def describe(target: str, path: Path, info: ModelInfo, **extra) -> dict:
     meta_file = metadata_path(target, path)
     doc = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     doc.update(info.to_dict())
-    entry = {"file": path.name, "sha256": digest(target, path), "bytes": size_of(path), **extra}
+    entry = {
+        "file": path.name if path.is_file() else ".",
+        "sha256": digest(target, path),
+        "bytes": size_of(path),
+        **extra,
+    }
     doc.setdefault("artifacts", {})[target] = entry
     meta_file.parent.mkdir(parents=True, exist_ok=True)
     meta_file.write_text(json.dumps(doc, indent=2) + "\n")

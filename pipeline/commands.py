@@ -80,7 +80,7 @@ def train(cfg: PipelineConfig, args) -> int:
     try:
         model, info, data, training = stages.train_stage(cfg, stage, dest.logs_dir, {})
         info.version = None
-        stages.save_reference(model, info, stage, data.test.x, data.test.y, training)
+        stages.save_reference(model, info, stage, data.test.x, data.test.y, training, data.train.x)
         for group in ("keras_dir", "golden_dir"):
             publish_replace(getattr(stage, group), getattr(dest, group))
     finally:
@@ -106,24 +106,16 @@ def export(cfg: PipelineConfig, args) -> int:
 
 
 def convert(cfg: PipelineConfig, args) -> int:
-    from pipeline.data import load_digits
-
     layout, info = _published(cfg)
     version = _version(layout, args.version)
     info.version = version
     stage = _staging(cfg)
     try:
-        # converters read the SavedModel where it is published and write into the staging tree
-        stage_version = stage.version_dir(version)
-        stage_version.parent.mkdir(parents=True)
-        stage_version.symlink_to(layout.version_dir(version))
-        golden = read_golden(layout.golden_dir)
-        representative = golden.x
-        if cfg.name == "digits":
-            representative = load_digits(
-                cfg.train.seed, cfg.train.val_fraction, cfg.train.test_fraction
-            ).train.x
-        conversions = stages.convert_stage(info, stage, version, representative, args.strict, {})
+        # read the published SavedModel, write into the staging tree, then swap the groups in
+        shutil.copytree(layout.golden_dir, stage.golden_dir)
+        conversions = stages.convert_stage(
+            info, layout.version_dir(version), stage, args.strict, {}
+        )
         for group in ("tflite_dir", "tfjs_dir"):
             if getattr(stage, group).exists():
                 publish_replace(getattr(stage, group), getattr(layout, group))

@@ -21,6 +21,7 @@ IMAGE_SIGNATURE = "predict_image"
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 
+CALIBRATION_SAMPLES = 200  # training inputs kept for int8 ranges (TFLite suggests 100-500)
 TFLITE_VARIANTS = ("fp32", "fp16", "dynamic", "int8")
 TARGETS = ("keras", "savedmodel", *(f"tflite-{v}" for v in TFLITE_VARIANTS), "tfjs", "tfjs-uint8")
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from pipeline.errors import UserError
 
+CALIBRATION_FILE = "calibration.npy"  # beside the golden set: int8 calibration inputs
 DIGITS_CLASSES = [str(i) for i in range(10)]
 # sklearn's digits are 4x4 block counts of a 32x32 bitmap: 0..16 "on" pixels per cell.
 DIGITS_MAX = 16.0

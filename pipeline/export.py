@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pipeline import artifacts
 from pipeline.config import IMAGE_SIGNATURE, SERVING_SIGNATURE
 from pipeline.data import preprocess_image_bytes
 from pipeline.layout import Layout, building, publish_new, write_text_atomic
@@ -88,6 +89,7 @@ def publish_version(
     final = layout.version_dir(version)
     with building(final) as scratch:
         export_savedmodel(model, info, scratch, warmup_x)
+        artifacts.describe("savedmodel", scratch, info)  # its hash, recorded before it is visible
         publish_new(scratch, final)
     return final
 

@@ -157,13 +157,13 @@ def write_report(layout: Layout, manifest: dict) -> Path:
     plot_targets(manifest, out / "targets.png")
     if (out / "targets.png").exists():
         plots.append(("Size, accuracy and latency per target and runtime", "targets.png"))
-    sections = _sections(manifest, out)
+    sections = _sections(manifest)
     (out / "report.md").write_text(_markdown(manifest, sections, plots))
     (out / "report.html").write_text(_html(manifest, sections, plots))
     return out / "report.html"
 
 
-def _sections(manifest: dict, out: Path) -> list[tuple[str, list[str], list[list[str]]]]:
+def _sections(manifest: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) for every table in the report."""
     sections = [("Verification on the golden set", list(COLUMNS), table_rows(manifest))]
     failed = [c for c in manifest.get("conversions", []) if not c["ok"]]

@@ -6,6 +6,7 @@ a failed gate leaves the published models untouched and keeps the evidence in mo
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -15,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import artifacts, ui
-from pipeline.config import OPTIONAL_TARGETS, PipelineConfig
+from pipeline.config import CALIBRATION_SAMPLES, OPTIONAL_TARGETS, PipelineConfig
 from pipeline.convert import ConvertContext, convert_all
 from pipeline.data import (
+    CALIBRATION_FILE,
     DIGITS_NORMALIZATION,
     Golden,
     load_digits,
@@ -46,15 +48,16 @@ class RunResult:
     kept_at: Path | None = None  # where a failed run's artifacts and report were kept
 
 
-def save_reference(model, info: ModelInfo, layout: Layout, x, labels, training: dict | None):
-    """The Keras model, its metadata and the golden set with the model's own outputs on it."""
+def save_reference(
+    model, info: ModelInfo, layout: Layout, x, labels, training: dict | None, calibration
+):
+    """The Keras model, its metadata, the golden set with the model's own outputs on it, and the
+    calibration inputs int8 conversion needs (so `convert` can run again without the data)."""
     layout.keras_dir.mkdir(parents=True, exist_ok=True)
     model.save(layout.keras_model)
     info.write(layout.keras_dir / "metadata.json")
     artifacts.describe("keras", layout.keras_model, info)
     if training is not None:
-        import json
-
         (layout.keras_dir / "training.json").write_text(json.dumps(training, indent=2) + "\n")
     reference = np.concatenate(
         [np.asarray(model(x[i : i + 256], training=False)) for i in range(0, len(x), 256)]
@@ -62,6 +65,11 @@ def save_reference(model, info: ModelInfo, layout: Layout, x, labels, training: 
     write_golden(
         layout.golden_dir, x, labels, reference, info.class_names, info.input_name, info.output_name
     )
+    rng = np.random.default_rng(0)
+    picks = rng.choice(
+        len(calibration), size=min(CALIBRATION_SAMPLES, len(calibration)), replace=False
+    )
+    np.save(layout.golden_dir / CALIBRATION_FILE, calibration[np.sort(picks)])
 
 
 def train_stage(cfg: PipelineConfig, layout: Layout, logs_dir: Path, timings: dict):
@@ -94,12 +102,13 @@ def export_stage(model, info: ModelInfo, layout: Layout, version: int, warmup_x)
 
 
 def convert_stage(
-    info: ModelInfo, layout: Layout, version: int, representative, strict: bool, timings: dict
+    info: ModelInfo, savedmodel: Path, layout: Layout, strict: bool, timings: dict
 ) -> list[dict]:
-    ctx = ConvertContext(layout.version_dir(version), layout, info, representative)
+    """Convert `savedmodel` to every target, writing into `layout` (calibration from its golden dir)."""
+    representative = np.load(layout.golden_dir / CALIBRATION_FILE)
+    ctx = ConvertContext(savedmodel, layout, info, representative)
     conversions = []
     with ui.step("convert", timings):
-        artifacts.describe("savedmodel", layout.version_dir(version), info)
         for result in convert_all(ctx):
             optional = result.target in OPTIONAL_TARGETS
             if result.ok:
@@ -171,15 +180,15 @@ def run(
     try:
         if model_path is None:
             model, info, data, training = train_stage(cfg, stage, dest.logs_dir, timings)
-            x_golden, y_golden, representative = data.test.x, data.test.y, data.train.x
+            x_golden, y_golden, calibration = data.test.x, data.test.y, data.train.x
         else:
             model, info, x_golden, y_golden = _user_model(model_path, samples_path, cfg.name)
-            representative, training = x_golden, None
+            calibration, training = x_golden, None
         info.version = version
         with ui.step("export", timings):
-            save_reference(model, info, stage, x_golden, y_golden, training)
+            save_reference(model, info, stage, x_golden, y_golden, training, calibration)
             export_stage(model, info, stage, version, x_golden)
-        conversions = convert_stage(info, stage, version, representative, cfg.strict, timings)
+        conversions = convert_stage(info, stage.version_dir(version), stage, cfg.strict, timings)
         golden = read_golden(stage.golden_dir)
         rows = verify_stage(cfg, stage, version, info, golden, conversions, timings)
         manifest = build_manifest(
@@ -188,7 +197,6 @@ def run(
         with ui.step("report", timings):
             from pipeline.report import write_report
 
-            manifest["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
             write_manifest(stage.manifest, manifest)
             write_report(stage, manifest)
         if not manifest["passed"]:

@@ -20,6 +20,7 @@ from pipeline.model import build_model
 from pipeline.ui import progress
 
 TRAINERS = ("keras", "tf")
+_HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
 @dataclass
@@ -170,6 +171,3 @@ def train(trainer: str, data: Dataset, cfg: TrainConfig, log_dir: Path) -> Train
     probs = model.predict(data.test.x, batch_size=256, verbose=0)
     test_accuracy = float(np.mean(probs.argmax(axis=1) == data.test.y))
     return TrainResult(trainer, model, history, seconds, test_accuracy)
-
-
-_HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")

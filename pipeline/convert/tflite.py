@@ -18,8 +18,6 @@ from pipeline.config import SERVING_SIGNATURE
 from pipeline.convert.base import ConvertContext, Converter
 from pipeline.layout import Layout
 
-CALIBRATION_SAMPLES = 200  # representative inputs for int8 ranges (TFLite suggests 100-500)
-
 
 class TfliteConverter(Converter):
     def __init__(self, variant: str):
@@ -48,11 +46,8 @@ class TfliteConverter(Converter):
 
 
 def _representative(x: np.ndarray):
-    rng = np.random.default_rng(0)
-    picks = rng.choice(len(x), size=min(CALIBRATION_SAMPLES, len(x)), replace=False)
-
     def generate():
-        for i in picks:
+        for i in range(len(x)):
             yield [x[i : i + 1].astype(np.float32)]
 
     return generate
