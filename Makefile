@@ -12,7 +12,7 @@ NODE_DIR := pipeline/tfjs_node
 export UV_PYTHON_DOWNLOADS := never
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup all train export convert verify report test unit lint format bench bench-pipeline clean
+.PHONY: help setup all train export convert verify report test unit lint format bench bench-pipeline bench-edge clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,11 +29,15 @@ envs/tfjs/.venv/.synced: envs/tfjs/pyproject.toml envs/tfjs/uv.lock | $(UV)
 	$(UV) sync --frozen --project envs/tfjs
 	@touch $@
 
+envs/tflite214/.venv/.synced: envs/tflite214/pyproject.toml envs/tflite214/uv.lock | $(UV)
+	$(UV) sync --frozen --project envs/tflite214
+	@touch $@
+
 $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: .venv/.synced envs/tfjs/.venv/.synced $(NODE_DIR)/node_modules/.installed ## build the locked environments (idempotent)
+setup: .venv/.synced envs/tfjs/.venv/.synced envs/tflite214/.venv/.synced $(NODE_DIR)/node_modules/.installed ## build the locked environments (idempotent)
 
 all: setup ## set up, then train, export, convert, verify and report the default model
 	$(PY) -m pipeline run --name $(NAME)
@@ -66,11 +70,14 @@ format: setup ## fix style and formatting
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: bench-pipeline ## run every benchmark; writes models/reports/<name>/bench.md
+bench: bench-edge bench-pipeline ## run every benchmark; writes models/reports/<name>/bench.md
 
 bench-pipeline: setup ## seconds per stage of a full run
 	$(PY) -m pipeline bench --name $(NAME)
 
+bench-edge: setup ## each TFLite variant in LiteRT vs the SavedModel and Keras calls; writes bench-edge.md
+	$(PY) -m mobile.bench_edge --name $(NAME)
+
 clean: ## remove the environments and everything under models/ (keeps models/README.md)
-	rm -rf .venv envs/tfjs/.venv $(TOOLS) $(NODE_DIR)/node_modules
+	rm -rf .venv envs/tfjs/.venv envs/tflite214/.venv $(TOOLS) $(NODE_DIR)/node_modules
 	find models -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 from pipeline.config import MODELS_DIR, TARGETS, PipelineConfig, TrainConfig
 from pipeline.errors import UserError
+from pipeline.ui import quiet_import_tensorflow
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,26 +104,6 @@ def config_from(args) -> PipelineConfig:
     if getattr(args, "strict", False):
         cfg = replace(cfg, strict=True)
     return cfg
-
-
-def quiet_import_tensorflow() -> None:
-    """Import TensorFlow with its C++ start-up lines (absl, oneDNN, CUDA stub) kept off stderr.
-
-    TF 2.21 logs them through absl before any level is applied, so TF_CPP_MIN_LOG_LEVEL cannot;
-    without this, an error message would never be the one line a user sees.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def main(argv: list[str] | None = None) -> int:

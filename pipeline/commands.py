@@ -50,7 +50,7 @@ def print_summary(manifest: dict) -> None:
     for column in COLUMNS:
         table.add_column(column, overflow="fold")
     for row in table_rows(manifest):
-        style = None if row[-1] == "pass" else "red"
+        style = None if row[-1] == "pass" else "yellow" if row[-1].startswith("not") else "red"
         table.add_row(*row, style=style)
     ui.out.print(table)
 

@@ -77,6 +77,13 @@ GATES: dict[str, Gate] = {
 # passes its gate (the uint8-weight TF.js model is a bonus, not a contract).
 OPTIONAL_TARGETS = frozenset({"tfjs-uint8"})
 
+# Runtimes checked for compatibility, not as the artifact's proof. When one of them cannot load or
+# run an artifact (tflite-runtime stops at 2.14 and lacks op versions today's converter emits),
+# the row records passed=false with the runtime's own reason but does not block publishing: the
+# runtime is too old for the file, which is worth knowing, not a defect of the file. If it does
+# run the artifact and misses the gate, that blocks: the same file answering differently is one.
+ADVISORY_RUNTIMES = frozenset({"tflite-runtime"})
+
 
 @dataclass(frozen=True)
 class PipelineConfig:

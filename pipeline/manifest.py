@@ -45,7 +45,7 @@ def build_manifest(
         "output": {"name": info.output_name, "shape": info.output_shape},
         "class_names": info.class_names,
         "normalization": info.normalization,
-        "passed": all(r.passed for r in rows if r.target in _required(conversions)),
+        "passed": all(r.passed for r in rows if r.target in _required(conversions) and r.gating),
         "gates": {t: g.describe() for t, g in gates.items()},
         "conversions": conversions,
         "training": training,

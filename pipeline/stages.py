@@ -32,6 +32,7 @@ from pipeline.export import prune_versions, publish_version, write_models_config
 from pipeline.layout import Layout, publish_new, publish_replace
 from pipeline.manifest import build_manifest, write_manifest
 from pipeline.metadata import ModelInfo
+from pipeline.runtimes import TARGET_RUNTIMES
 from pipeline.verify import Verification, verify_all
 
 
@@ -141,10 +142,13 @@ def verify_stage(
 ) -> list[Verification]:
     targets = ["keras", "savedmodel"] + [c["target"] for c in conversions]
     with ui.step("verify", timings), ui.progress() as bar:
-        task = bar.add_task("verify", total=len(targets), status="")
+        rows = sum(len(TARGET_RUNTIMES[t]) for t in targets)
+        task = bar.add_task("verify", total=rows, status="")
 
         def on_row(row):
             mark = "[green]pass[/]" if row.passed else f"[red]FAIL[/] {row.reason}"
+            if not row.passed and not row.gating:
+                mark = f"[yellow]not supported[/] {row.reason}"
             bar.update(task, advance=1, status=f"{row.target}/{row.runtime}: {mark}")
 
         return verify_all(

@@ -9,19 +9,27 @@ from pipeline.runtimes.keras_rt import KerasRuntime
 from pipeline.runtimes.litert import LiteRtRuntime
 from pipeline.runtimes.tf_signature import TfSignatureRuntime
 from pipeline.runtimes.tfjs_node import TfjsNodeRuntime
+from pipeline.runtimes.tflite_runtime import TfliteRuntime
 
 RUNTIMES: dict[str, Runtime] = {
-    rt.name: rt for rt in (KerasRuntime(), TfSignatureRuntime(), LiteRtRuntime(), TfjsNodeRuntime())
+    rt.name: rt
+    for rt in (
+        KerasRuntime(),
+        TfSignatureRuntime(),
+        LiteRtRuntime(),
+        TfliteRuntime(),
+        TfjsNodeRuntime(),
+    )
 }
 
 # Which runtimes each target is verified in on the host.
 TARGET_RUNTIMES: dict[str, list[str]] = {
     "keras": ["keras"],
     "savedmodel": ["tf-signature"],
-    "tflite-fp32": ["litert"],
-    "tflite-fp16": ["litert"],
-    "tflite-dynamic": ["litert"],
-    "tflite-int8": ["litert"],
+    "tflite-fp32": ["litert", "tflite-runtime"],
+    "tflite-fp16": ["litert", "tflite-runtime"],
+    "tflite-dynamic": ["litert", "tflite-runtime"],
+    "tflite-int8": ["litert", "tflite-runtime"],
     "tfjs": ["tfjs-node"],
     "tfjs-uint8": ["tfjs-node"],
 }

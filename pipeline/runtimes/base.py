@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mobile.bench import single_sample_latency
 from pipeline.metadata import ModelInfo
 
 BATCH = 256  # inputs per call when computing the outputs for the whole golden set
@@ -43,12 +43,9 @@ class InProcessRuntime(Runtime):
 
 
 def time_single_calls(predict, x: np.ndarray, runs: int) -> tuple[float, float]:
-    """p50 and p99 in ms of `runs` one-sample calls, cycling through the inputs."""
-    samples = [x[i : i + 1] for i in range(min(len(x), runs))]
-    predict(samples[0])  # warm-up: first calls trace, allocate or resize
-    times = []
-    for i in range(runs):
-        start = time.perf_counter()
-        predict(samples[i % len(samples)])
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+    """p50 and p99 in ms of `runs` one-sample calls, cycling through the inputs.
+
+    The edge runtime's own measure (mobile/bench.py), so rows from every runtime, in this process
+    or in another environment, are timed the same way.
+    """
+    return single_sample_latency(predict, x, runs)

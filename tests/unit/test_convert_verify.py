@@ -11,7 +11,6 @@ from pipeline.data import read_golden
 from pipeline.layout import Layout
 from pipeline.metadata import ModelInfo
 from pipeline.runtimes import RUNTIMES
-from pipeline.runtimes.litert import dequantize, quantize
 from pipeline.verify import verify_artifact
 
 ALL_TARGETS = ["keras", "savedmodel", *(f"tflite-{v}" for v in TFLITE_VARIANTS), "tfjs"]
@@ -27,6 +26,8 @@ def test_every_artifact_loads_in_its_runtime_and_passes_its_gate(built, target):
     rows = _rows(result, target)
     assert rows, f"{target} was not verified"
     for row in rows:
+        if not row.gating:  # an advisory runtime too old for the file: test_mobile_check.py
+            continue
         assert row.passed, row.reason
         assert row.p50_ms > 0 and row.bytes > 0
         assert row.top1_agreement >= 0.97 and row.accuracy >= 0.95
@@ -54,14 +55,6 @@ def test_int8_model_has_int8_io_and_agrees_with_reference(built):
     }
     assert sizes["int8"] <= 0.3 * sizes["fp32"]
     assert (layout.tflite_dir / "labels.txt").read_text().split() == [str(i) for i in range(10)]
-
-
-def test_quantize_dequantize_round_trip_is_within_half_a_step():
-    x = np.linspace(0, 1, 101, dtype=np.float32)
-    scale, zero = 1 / 255, -128
-    q = quantize(x, scale, zero, np.int8)
-    assert q.dtype == np.int8 and q.min() == -128 and q.max() == 127
-    assert np.max(np.abs(dequantize(q, scale, zero) - x)) <= scale / 2 + 1e-7
 
 
 def _copy(layout: Layout, tmp_path) -> Layout:
