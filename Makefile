@@ -13,9 +13,17 @@ export UV_PYTHON_DOWNLOADS := never
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: help setup all train export convert verify report test unit lint format bench bench-pipeline bench-edge clean
+.PHONY: serve test-serving bench-serving
+
+# The browser demo (web/): npm tree, Debian's chromium for the browser tests, the model server /v1/
+# is proxied to by `make web-dev`.
+WEB := web
+CHROMIUM := /usr/bin/chromium
+MODEL_SERVER_URL ?= http://127.0.0.1:8501
+.PHONY: web web-dev web-unit e2e bench-web
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -57,10 +65,19 @@ verify: setup ## verify every artifact in its runtime; write the manifest
 report: setup ## write report.md and report.html from the manifest
 	$(PY) -m pipeline report --name $(NAME)
 
-test: setup lint unit ## set up, then run every test tier
+serve: setup ## the model server on the latest artifacts: REST :8501, gRPC :8500 (Ctrl-C stops it)
+	$(PY) -m serving --model_name=$(NAME) --model_base_path=$(CURDIR)/models/serving/$(NAME) \
+		--enable_batching --batching_parameters_file=serving/configs/batching.config \
+		--monitoring_config_file=serving/configs/monitoring.config --rest_api_enable_cors_support
+
+test: setup lint ## set up, then run every test tier (one pytest session: the pipeline runs once)
+	$(PY) -m pytest tests/unit tests/serving -q
 
 unit: setup ## unit tests (tests/unit)
 	$(PY) -m pytest tests/unit -q
+
+test-serving: setup ## model server tests (tests/serving): real server processes, REST and gRPC
+	$(PY) -m pytest tests/serving -q
 
 lint: setup ## check style and formatting (changes nothing)
 	$(PY) -m ruff check .
@@ -70,7 +87,14 @@ format: setup ## fix style and formatting
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: bench-edge bench-pipeline ## run every benchmark; writes models/reports/<name>/bench.md
+bench: bench-edge bench-serving bench-pipeline bench-web ## run every benchmark; writes models/reports/<name>/bench.md
+
+bench-serving: setup /usr/bin/wrk ## the server under wrk load vs an HTTP floor and naive Keras; writes bench-serving.md
+	$(PY) -m serving.bench --name $(NAME)
+
+/usr/bin/wrk:
+	@[ "$$(id -u)" = 0 ] || { echo "wrk is missing: apt-get install wrk (needs root)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 
 bench-pipeline: setup ## seconds per stage of a full run
 	$(PY) -m pipeline bench --name $(NAME)
@@ -80,4 +104,27 @@ bench-edge: setup ## each TFLite variant in LiteRT vs the SavedModel and Keras c
 
 clean: ## remove the environments and everything under models/ (keeps models/README.md)
 	rm -rf .venv envs/tfjs/.venv envs/tflite214/.venv $(TOOLS) $(NODE_DIR)/node_modules
+	rm -rf $(WEB)/node_modules $(WEB)/dist
 	find models -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(CHROMIUM):
+	@bash $(WEB)/install-chromium.sh
+
+web: $(WEB)/node_modules/.installed ## build web/dist: the demo page with models/tfjs/<name> and its golden set copied in
+	node $(WEB)/build.mjs --models-dir models --name $(NAME) --out $(WEB)/dist
+
+web-dev: web .venv/.synced ## serve web/dist on http://127.0.0.1:8080, /v1/ proxied to MODEL_SERVER_URL
+	$(PY) -m web.devserver --root $(WEB)/dist --port 8080 --model-server $(MODEL_SERVER_URL)
+
+web-unit: $(WEB)/node_modules/.installed ## JavaScript unit tests (node --test): preprocessing, result formatting
+	cd $(WEB) && node --test test/
+
+e2e: setup $(WEB)/node_modules/.installed $(CHROMIUM) ## browser tests (tests/e2e): the demo in headless chromium
+	$(PY) -m pytest tests/e2e -q
+
+bench-web: setup web $(CHROMIUM) ## the demo in headless Chromium per TF.js backend; writes bench-web.md
+	$(PY) -m web.bench_web --name $(NAME)

@@ -7,6 +7,7 @@ line here; verification picks it up from RUNTIMES and TARGET_RUNTIMES.
 from pipeline.runtimes.base import RunOutput, Runtime
 from pipeline.runtimes.keras_rt import KerasRuntime
 from pipeline.runtimes.litert import LiteRtRuntime
+from pipeline.runtimes.serving_rt import GrpcRuntime, RestRuntime
 from pipeline.runtimes.tf_signature import TfSignatureRuntime
 from pipeline.runtimes.tfjs_node import TfjsNodeRuntime
 from pipeline.runtimes.tflite_runtime import TfliteRuntime
@@ -16,6 +17,8 @@ RUNTIMES: dict[str, Runtime] = {
     for rt in (
         KerasRuntime(),
         TfSignatureRuntime(),
+        RestRuntime(),
+        GrpcRuntime(),
         LiteRtRuntime(),
         TfliteRuntime(),
         TfjsNodeRuntime(),
@@ -25,7 +28,7 @@ RUNTIMES: dict[str, Runtime] = {
 # Which runtimes each target is verified in on the host.
 TARGET_RUNTIMES: dict[str, list[str]] = {
     "keras": ["keras"],
-    "savedmodel": ["tf-signature"],
+    "savedmodel": ["tf-signature", "rest", "grpc"],
     "tflite-fp32": ["litert", "tflite-runtime"],
     "tflite-fp16": ["litert", "tflite-runtime"],
     "tflite-dynamic": ["litert", "tflite-runtime"],

@@ -1,0 +1,1 @@
+"""A TF Serving-compatible model server: REST and gRPC, versions, hot reload, batching, metrics."""

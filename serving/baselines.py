@@ -1,0 +1,82 @@
+"""The two servers bench-serving measures the model server against, on the same HTTP stack.
+
+python -m serving.baselines floor --port 9000              # parse the body, answer a canned reply
+python -m serving.baselines naive --port 9001 --keras m.keras   # Keras model.predict per request
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import uvloop
+from aiohttp import web
+
+from pipeline.ui import quiet_import_tensorflow
+
+# What the model server answers for one digit, so the floor sends a reply of the same size.
+CANNED = json.dumps({"predictions": [[0.0001] * 9 + [0.9991]]}).encode()
+
+
+def floor_app() -> web.Application:
+    """The HTTP floor: aiohttp + uvloop reading and parsing the JSON body, no model at all."""
+
+    async def predict(request: web.Request) -> web.Response:
+        json.loads(await request.read())
+        return web.Response(body=CANNED, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/v1/models/{name}:predict", predict)
+    return app
+
+
+def naive_app(keras_path: str) -> web.Application:
+    """What a first attempt looks like: model.predict on every request, in the handler."""
+    quiet_import_tensorflow(init_devices=True)
+    import keras
+
+    model = keras.saving.load_model(keras_path)
+
+    async def predict(request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        x = np.asarray(body["instances"], dtype=np.float32)
+        y = model.predict(x, verbose=0)
+        return web.json_response({"predictions": y.tolist()})
+
+    app = web.Application()
+    app.router.add_post("/v1/models/{name}:predict", predict)
+    return app
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        prog="python -m serving.baselines", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("kind", choices=["floor", "naive"])
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--keras", help="model.keras (naive)")
+    args = p.parse_args()
+    app = floor_app() if args.kind == "floor" else naive_app(args.keras)
+
+    async def serve() -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", args.port, backlog=1024).start()
+        print("ready", flush=True)
+        await asyncio_forever()
+
+    uvloop.run(serve())
+
+
+async def asyncio_forever() -> None:
+    import asyncio
+
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""The model server process: load models, serve REST and gRPC, poll the disk, shut down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from aiohttp import web
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from serving.batching import BatchingParameters
+from serving.config import ConfigError, ModelSpec, read_model_config_file
+from serving.errors import ServingError
+from serving.grpc_service import ModelService, PredictionService
+from serving.manager import ModelManager
+from serving.metrics import Metrics
+from serving.rest import RestApi
+from serving.service import Service
+
+log = logging.getLogger("serving")
+
+
+@dataclass(frozen=True)
+class Options:
+    host: str
+    port: int  # gRPC
+    rest_api_port: int  # 0 turns REST off, as in TF Serving
+    models: list[ModelSpec]
+    model_config_file: Path | None
+    model_config_file_poll_wait_seconds: int
+    file_system_poll_wait_seconds: int
+    batching: BatchingParameters | None
+    metrics_path: str | None
+    rest_api_timeout_in_ms: int
+    rest_api_enable_cors_support: bool
+    enable_model_warmup: bool
+    allow_version_labels_for_unavailable_models: bool
+    max_request_bytes: int
+    shutdown_grace_seconds: float
+    model_threads: int
+    session_threads: tuple[int, int] = (0, 0)  # --tensorflow_intra/inter_op_parallelism
+
+
+async def serve(options: Options) -> None:
+    loop = asyncio.get_running_loop()
+    loader = ThreadPoolExecutor(1, thread_name_prefix="load")  # one load at a time
+    workers = ThreadPoolExecutor(options.model_threads, thread_name_prefix="model")
+    metrics = Metrics()
+    manager = ModelManager(
+        warmup=options.enable_model_warmup,
+        allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
+        on_load=metrics.load,
+        threads=options.session_threads,
+    )
+    for spec in options.models:
+        if not spec.base_path.is_dir():
+            raise ConfigError(f"Could not find base path {spec.base_path} for servable {spec.name}")
+    try:
+        await loop.run_in_executor(loader, manager.configure, options.models, True)
+    except ServingError as e:
+        raise ConfigError(e.message) from e
+    # TensorFlow leaves ~1M long-lived Python objects; a full collection walking them stalls the
+    # event loop for 100+ ms. Freezing moves them out of the collector's sight (as CPython docs
+    # suggest for servers); later loads freeze what they add.
+    gc.collect()
+    gc.freeze()
+    service = Service(manager, workers, metrics, options.batching)
+
+    async def reload(specs: list[ModelSpec]) -> None:
+        await loop.run_in_executor(loader, manager.configure, specs)
+
+    grpc_server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", options.max_request_bytes),
+            ("grpc.max_send_message_length", -1),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(service), grpc_server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelService(service, reload), grpc_server
+    )
+    try:
+        grpc_server.add_insecure_port(f"{options.host}:{options.port}")
+    except RuntimeError as e:
+        raise ConfigError(f"cannot listen for gRPC on {options.host}:{options.port}: {e}") from e
+    await grpc_server.start()
+
+    runner = None
+    if options.rest_api_port:
+        rest = RestApi(
+            service,
+            timeout_ms=options.rest_api_timeout_in_ms,
+            max_request_bytes=options.max_request_bytes,
+            cors=options.rest_api_enable_cors_support,
+            metrics_path=options.metrics_path,
+        )
+        runner = web.AppRunner(
+            rest.app(), access_log=None, shutdown_timeout=options.shutdown_grace_seconds
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, options.host, options.rest_api_port, backlog=1024).start()
+        except OSError as e:
+            await grpc_server.stop(None)
+            raise ConfigError(
+                f"cannot listen for REST on {options.host}:{options.rest_api_port}: {e.strerror}"
+            ) from e
+
+    tasks = [
+        asyncio.create_task(_poll_disk(manager, loader, options.file_system_poll_wait_seconds))
+    ]
+    if options.model_config_file and options.model_config_file_poll_wait_seconds > 0:
+        tasks.append(asyncio.create_task(_poll_config(options, reload)))
+    for name, model in manager.models.items():
+        log.info("model %s: versions %s available", name, model.available() or "none")
+    log.info(
+        "serving gRPC on %s:%d, REST on %s",
+        options.host,
+        options.port,
+        f"{options.host}:{options.rest_api_port}" if runner else "(off)",
+    )
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    log.info("shutting down: refusing new requests, finishing in-flight ones")
+    service.draining = True
+    for task in tasks:
+        task.cancel()
+    await grpc_server.stop(options.shutdown_grace_seconds)
+    if runner is not None:
+        await runner.cleanup()
+    workers.shutdown(wait=True)
+    loader.shutdown(wait=False, cancel_futures=True)
+    log.info("stopped")
+
+
+async def _poll_disk(manager: ModelManager, loader: ThreadPoolExecutor, seconds: int) -> None:
+    """--file_system_poll_wait_seconds: 0 loads once at start-up and never looks again."""
+    if seconds <= 0:
+        return
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await loop.run_in_executor(loader, manager.sync)
+        except Exception:  # a bad poll must not end polling
+            log.exception("polling the model base paths failed")
+
+
+async def _poll_config(options: Options, reload) -> None:
+    """--model_config_file_poll_wait_seconds: re-read the config file and apply it when it changes."""
+    path = options.model_config_file
+    last = path.read_text()
+    while True:
+        await asyncio.sleep(options.model_config_file_poll_wait_seconds)
+        try:
+            text = path.read_text()
+            if text != last:
+                await reload(read_model_config_file(path))
+                last = text
+                log.info("applied the changed model config file %s", path)
+        except (OSError, ConfigError, ServingError) as e:
+            log.error("ignoring the model config file %s: %s", path, e)
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -1,0 +1,68 @@
+"""Version policies and the disk rules, in-process: what gets loaded, kept and unloaded."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from serving.config import ModelSpec
+from serving.manager import ModelManager, State
+
+
+@pytest.fixture
+def base(repo, tmp_path):
+    path = tmp_path / "digits"
+    path.mkdir()
+    return path
+
+
+def add(repo, base, version):
+    scratch = base.parent / f".scratch-{version}"
+    shutil.copytree(repo.source, scratch)
+    scratch.rename(base / str(version))
+
+
+def available(manager, name="digits"):
+    return manager.models[name].available()
+
+
+def test_a_new_version_loads_only_once_its_files_stay_the_same_for_two_polls(repo, base):
+    add(repo, base, 1)
+    manager = ModelManager(warmup=False)
+    manager.configure([ModelSpec("digits", base)], first=True)
+    assert available(manager) == [1]
+    add(repo, base, 2)
+    manager.sync()  # seen once: could still be being copied in
+    assert available(manager) == [1]
+    manager.sync()  # unchanged since: settled, loaded, and version 1 gives way
+    assert available(manager) == [2]
+    assert manager.models["digits"].versions[1].state == State.END
+
+
+def test_policies_all_and_specific(repo, base):
+    for v in (1, 2, 3):
+        add(repo, base, v)
+    manager = ModelManager(warmup=False)
+    manager.configure([ModelSpec("digits", base, policy="all")], first=True)
+    assert available(manager) == [1, 2, 3]
+    manager.configure([ModelSpec("digits", base, policy="specific", versions=(1, 3))])
+    assert available(manager) == [1, 3]
+    manager.configure([ModelSpec("digits", base, policy="latest", num_versions=2)])
+    assert available(manager) == [2, 3]
+
+
+def test_a_failed_version_is_retried_only_when_its_files_change(repo, base):
+    add(repo, base, 1)
+    (base / "2").mkdir()
+    (base / "2" / "saved_model.pb").write_bytes(b"broken")
+    manager = ModelManager(warmup=False)
+    manager.configure([ModelSpec("digits", base)], first=True)
+    assert available(manager) == [1]  # the newest non-failed version serves
+    assert manager.models["digits"].versions[2].error is not None
+    shutil.rmtree(base / "2")
+    shutil.copytree(repo.source, base.parent / ".fixed")
+    (base.parent / ".fixed").rename(base / "2")
+    manager.sync()
+    manager.sync()
+    assert available(manager) == [2]

@@ -1,0 +1,130 @@
+"""The server as a process: start-up errors, --file_system_poll_wait_seconds=0, labels, SIGTERM."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from serving.process import ROOT, ServerProcess
+from tests.serving.conftest import Rest
+
+
+def run_server(*flags: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "serving", "--port=0", "--rest_api_port=0", *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def only_line(stderr: str) -> str:
+    """The error line; anything before it may only be the server's own log lines."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert "Traceback" not in stderr, stderr
+    assert all(" serving: " in ln for ln in lines[:-1]), stderr
+    assert lines[-1].startswith("python -m serving: error: "), stderr
+    return lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("flags", "code", "message"),
+    [
+        (["--port=abc"], 2, "argument --port: invalid int value: 'abc'"),
+        (["--enable_batching=maybe"], 2, "expected true or false"),
+        ([], 1, "no model: give --model_base_path"),
+        (["--model_base_path=models/serving/digits"], 1, "to have an absolute path or URI"),
+        (
+            ["--model_base_path=/nonexistent/digits"],
+            1,
+            "Could not find base path /nonexistent/digits",
+        ),
+        (["--model_config_file=/nonexistent.config"], 1, "cannot read /nonexistent.config"),
+    ],
+)
+def test_bad_flags_give_one_line_and_a_non_zero_exit(flags, code, message):
+    proc = run_server(*flags)
+    assert proc.returncode == code
+    assert message in only_line(proc.stderr)
+
+
+def test_a_label_for_an_unavailable_version_stops_start_up_unless_allowed(repo, tmp_path):
+    config = tmp_path / "labels.config"
+    config.write_text(
+        "model_config_list { config {\n"
+        f'  name: "digits" base_path: "{repo.base("labelled")}" model_platform: "tensorflow"\n'
+        "  model_version_policy { specific { versions: 1 } }\n"
+        '  version_labels { key: "next" value: 2 }\n'
+        "} }\n"
+    )
+    proc = run_server(f"--model_config_file={config}", "--file_system_poll_wait_seconds=0")
+    assert proc.returncode == 1
+    assert "Request to assign label to version 2 of model digits, which is not currently " in (
+        only_line(proc.stderr)
+    )
+    with ServerProcess(
+        [
+            f"--model_config_file={config}",
+            "--allow_version_labels_for_unavailable_models",
+            "--file_system_poll_wait_seconds=0",
+        ]
+    ) as server:
+        rest = Rest(server.rest_port)
+        code, _, doc = rest.post(
+            "/v1/models/digits/labels/next:predict", {"instances": [[[[0.0]] * 8] * 8]}
+        )
+        assert code == 404 and doc["error"] == "Servable not found for request: Specific(digits, 2)"
+
+
+def test_poll_zero_loads_once_and_sigterm_finishes_in_flight_requests(repo, tmp_path, golden):
+    base = tmp_path / "digits"
+    base.mkdir()
+    shutil.copytree(repo.source, base / "1")
+    batching = tmp_path / "batching.config"
+    # a long batch timeout keeps requests in flight for a while: the window SIGTERM lands in
+    batching.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 1500000 }\n")
+    server = ServerProcess(
+        [
+            "--model_name=digits",
+            f"--model_base_path={base}",
+            "--file_system_poll_wait_seconds=0",
+            "--enable_batching",
+            f"--batching_parameters_file={batching}",
+        ],
+        log=tmp_path / "server.log",
+    ).start()
+    try:
+        shutil.copytree(repo.source, base / "2")
+        time.sleep(2.5)
+        _code, _, doc = Rest(server.rest_port).get("/v1/models/digits")
+        assert [s["version"] for s in doc["model_version_status"]] == ["1"]
+
+        results = []
+
+        def request():
+            results.append(
+                Rest(server.rest_port).post(
+                    "/v1/models/digits:predict", {"instances": golden.x[:2].tolist()}
+                )[0]
+            )
+
+        threads = [threading.Thread(target=request) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)  # the three requests wait in the open batch
+        server.terminate()
+        for t in threads:
+            t.join(30)
+        assert results == [200, 200, 200]
+        assert server.proc.wait(30) == 0
+        with pytest.raises(ConnectionError):
+            Rest(server.rest_port).get("/healthz")
+        assert "shutting down" in (tmp_path / "server.log").read_text()
+    finally:
+        server.stop()
