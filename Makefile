@@ -70,8 +70,8 @@ serve: setup ## the model server on the latest artifacts: REST :8501, gRPC :8500
 		--enable_batching --batching_parameters_file=serving/configs/batching.config \
 		--monitoring_config_file=serving/configs/monitoring.config --rest_api_enable_cors_support
 
-test: setup lint ## set up, then run every test tier (one pytest session: the pipeline runs once)
-	$(PY) -m pytest tests/unit tests/serving -q
+test: setup lint web-unit $(WEB)/node_modules/.installed $(CHROMIUM) ## set up, then run every test tier (one pytest session: the pipeline runs once)
+	$(PY) -m pytest tests/unit tests/serving tests/e2e -q
 
 unit: setup ## unit tests (tests/unit)
 	$(PY) -m pytest tests/unit -q

@@ -52,6 +52,9 @@ def _error_text(e: urllib.error.HTTPError) -> str:
 def grpc_predict(
     target: str, model: str, inputs: dict, signature: str, version: int | None, timeout=30
 ) -> dict[str, np.ndarray]:
+    from pipeline.ui import quiet_import_tensorflow
+
+    quiet_import_tensorflow(init_devices=True)  # its start-up lines are not the client's output
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
