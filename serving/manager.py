@@ -13,6 +13,7 @@ a good one. It is tried again if its files change.
 
 from __future__ import annotations
 
+import enum
 import gc
 import logging
 import threading
@@ -29,7 +30,17 @@ from serving.errors import ServingError, failed_precondition, invalid, not_found
 from serving.servable import Servable
 
 log = logging.getLogger("serving")
-State = get_model_status_pb2.ModelVersionStatus.State
+
+
+class State(enum.IntEnum):
+    """ModelVersionStatus.State's values; plain ints (proto enum lookups are slow per request)."""
+
+    UNKNOWN = 0
+    START = 10
+    LOADING = 20
+    AVAILABLE = 30
+    UNLOADING = 40
+    END = 50
 
 
 @dataclass
