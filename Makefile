@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: help setup all train export convert verify report test unit lint format bench bench-pipeline bench-edge clean
-.PHONY: serve test-serving bench-serving
+.PHONY: serve test-serving bench-serving images integration
 
 # The browser demo (web/): npm tree, Debian's chromium for the browser tests, the model server /v1/
 # is proxied to by `make web-dev`.
@@ -70,11 +70,17 @@ serve: setup ## the model server on the latest artifacts: REST :8501, gRPC :8500
 		--enable_batching --batching_parameters_file=serving/configs/batching.config \
 		--monitoring_config_file=serving/configs/monitoring.config --rest_api_enable_cors_support
 
-test: setup lint web-unit $(WEB)/node_modules/.installed $(CHROMIUM) ## set up, then run every test tier (one pytest session: the pipeline runs once)
-	$(PY) -m pytest tests/unit tests/serving tests/e2e -q
+test: setup lint web-unit images $(WEB)/node_modules/.installed $(CHROMIUM) ## set up, then run every test tier (one pytest session: the pipeline runs once)
+	$(PY) -m pytest tests/unit tests/serving tests/e2e tests/integration -q
 
 unit: setup ## unit tests (tests/unit)
 	$(PY) -m pytest tests/unit -q
+
+images: setup ## build the container images on a local Debian base (starts Docker; prints sizes and build times)
+	bash docker/images.sh
+
+integration: setup images ## container tests (tests/integration): each artifact in its own image
+	$(PY) -m pytest tests/integration -q
 
 test-serving: setup ## model server tests (tests/serving): real server processes, REST and gRPC
 	$(PY) -m pytest tests/serving -q

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Build the project's images on the local base image and print each one's size and build time.
+#   docker/images.sh [BASE_IMAGE]       (default debian:bookworm-slim, built locally if no registry)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+base="${1:-debian:bookworm-slim}"
+bash docker/engine.sh
+bash docker/base-image.sh "$base"
+bash docker/wheelhouse.sh docker/wheels/edge-litert . ai-edge-litert pillow
+bash docker/wheelhouse.sh docker/wheels/edge-tflite214 envs/tflite214 tflite-runtime numpy pillow tflite
+bash docker/wheelhouse.sh docker/wheels/serving . tensorflow tensorflow-serving-api aiohttp uvloop rich
+
+build() {  # tag dockerfile [build-arg ...]
+  local tag="$1" file="$2" start log
+  shift 2
+  start=$(date +%s%N)
+  log="$(mktemp)"
+  # the legacy builder (Debian's docker.io has no buildx) warns on every build: shown only on failure
+  if ! docker build -q -f "$file" --build-arg "BASE_IMAGE=$base" "$@" -t "$tag" . >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "docker/images.sh: building $tag failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  printf '%-16s %6d MB  built in %6.1f s\n' "$tag" \
+    "$(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%d", $1/1e6}')" \
+    "$(awk -v ns=$(($(date +%s%N) - start)) 'BEGIN {print ns/1e9}')"
+}
+echo "image             size      build time"
+build edge-litert mobile/Dockerfile --build-arg WHEELS=docker/wheels/edge-litert
+build edge-tflite214 mobile/Dockerfile --build-arg WHEELS=docker/wheels/edge-tflite214
+build model-server serving/Dockerfile --build-arg WHEELS=docker/wheels/serving
