@@ -76,7 +76,7 @@ test: setup lint web-unit images $(WEB)/node_modules/.installed $(CHROMIUM) ## s
 unit: setup ## unit tests (tests/unit)
 	$(PY) -m pytest tests/unit -q
 
-images: setup ## build the container images on a local Debian base (starts Docker; prints sizes and build times)
+images: setup $(WEB)/node_modules/.installed ## build the container images on a local Debian base (starts Docker; prints sizes and build times)
 	bash docker/images.sh
 
 integration: setup images ## container tests (tests/integration): each artifact in its own image

@@ -9,6 +9,7 @@ bash docker/base-image.sh "$base"
 bash docker/wheelhouse.sh docker/wheels/edge-litert . ai-edge-litert pillow
 bash docker/wheelhouse.sh docker/wheels/edge-tflite214 envs/tflite214 tflite-runtime numpy pillow tflite
 bash docker/wheelhouse.sh docker/wheels/serving . tensorflow tensorflow-serving-api aiohttp uvloop rich
+[ -d web/node_modules ] || { echo "docker/images.sh: run make web first (web/node_modules)" >&2; exit 1; }
 
 build() {  # tag dockerfile [build-arg ...]
   local tag="$1" file="$2" start log
@@ -30,3 +31,5 @@ echo "image             size      build time"
 build edge-litert mobile/Dockerfile --build-arg WHEELS=docker/wheels/edge-litert
 build edge-tflite214 mobile/Dockerfile --build-arg WHEELS=docker/wheels/edge-tflite214
 build model-server serving/Dockerfile --build-arg WHEELS=docker/wheels/serving
+node web/build.mjs --no-model --out docker/web-dist >/dev/null
+build web-demo web/Dockerfile

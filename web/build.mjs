@@ -13,6 +13,8 @@ const { values: args } = parseArgs({
     "models-dir": { type: "string", default: path.join(here, "..", "models") },
     name: { type: "string", default: "digits" },
     out: { type: "string", default: path.join(here, "dist") },
+    // page, bundle and wasm only: the web image serves the model from the models volume
+    "no-model": { type: "boolean", default: false },
   },
 });
 
@@ -25,7 +27,8 @@ async function main() {
   const out = path.resolve(args.out);
   const tfjsDir = path.join(modelsDir, "tfjs", args.name);
   const golden = path.join(modelsDir, "golden", args.name, "golden.json");
-  for (const needed of [path.join(tfjsDir, "model.json"), path.join(tfjsDir, "metadata.json")]) {
+  const needs = args["no-model"] ? [] : [path.join(tfjsDir, "model.json"), path.join(tfjsDir, "metadata.json")];
+  for (const needed of needs) {
     if (!(await exists(needed))) {
       throw new Error(`no TF.js model at ${needed}: run \`make all\` first`);
     }
@@ -51,6 +54,10 @@ async function main() {
     await copyFile(path.join(wasmSrc, f), path.join(out, "wasm", f));
   }
 
+  if (args["no-model"]) {
+    console.log(`built ${path.relative(process.cwd(), out) || "."} without a model (--no-model)`);
+    return;
+  }
   // the model's top level only: variants (uint8/) are separate artifacts the page does not load
   const modelOut = path.join(out, "models", args.name);
   await mkdir(modelOut, { recursive: true });
