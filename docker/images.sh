@@ -9,6 +9,10 @@ bash docker/base-image.sh "$base"
 bash docker/wheelhouse.sh docker/wheels/edge-litert . ai-edge-litert pillow
 bash docker/wheelhouse.sh docker/wheels/edge-tflite214 envs/tflite214 tflite-runtime numpy pillow tflite
 bash docker/wheelhouse.sh docker/wheels/serving . tensorflow tensorflow-serving-api aiohttp uvloop rich
+bash docker/wheelhouse.sh docker/wheels/trainer . tensorflow tensorflow-serving-api keras ai-edge-litert \
+  scikit-learn pillow matplotlib rich tensorboard aiohttp uvloop
+bash docker/wheelhouse.sh docker/wheels/trainer-tfjs envs/tfjs tensorflowjs ydf setuptools
+[ -d pipeline/tfjs_node/node_modules ] || { echo "docker/images.sh: run make setup first (pipeline/tfjs_node/node_modules)" >&2; exit 1; }
 [ -d web/node_modules ] || { echo "docker/images.sh: run make web first (web/node_modules)" >&2; exit 1; }
 
 build() {  # tag dockerfile [build-arg ...]
@@ -33,3 +37,4 @@ build edge-tflite214 mobile/Dockerfile --build-arg WHEELS=docker/wheels/edge-tfl
 build model-server serving/Dockerfile --build-arg WHEELS=docker/wheels/serving
 node web/build.mjs --no-model --out docker/web-dist >/dev/null
 build web-demo web/Dockerfile
+build trainer pipeline/Dockerfile
