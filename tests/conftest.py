@@ -37,3 +37,16 @@ def digits_png(tmp_path_factory, built):
     path = tmp_path_factory.mktemp("inputs") / "three.png"
     path.write_bytes(tf.io.encode_png(pixels).numpy())
     return path, int(golden.labels[i]), golden.x[i]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's chromium under Playwright, one per session (Playwright's sync API allows one)."""
+    from playwright.sync_api import sync_playwright
+
+    from web import browser
+
+    with sync_playwright() as p:
+        b = browser.launch(p)
+        yield b
+        b.close()

@@ -44,16 +44,6 @@ def web_url(request):
         yield url
 
 
-@pytest.fixture(scope="session")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = browser.launch(p)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def context(chromium):
     """A fresh profile per test: empty IndexedDB, so every test starts from the network."""

@@ -110,28 +110,23 @@ def test_v1_is_proxied_to_the_model_server(stack):
     assert np.max(np.abs(predictions - golden.reference[:8])) <= TOLERANCE
 
 
-def test_the_demo_in_chromium_matches_keras_and_the_server(stack):
-    from playwright.sync_api import sync_playwright
-
+def test_the_demo_in_chromium_matches_keras_and_the_server(stack, chromium):
     url, golden = stack
-    with sync_playwright() as p:
-        chromium = browser.launch(p)
-        try:
-            page = browser.open_demo(chromium.new_context(), url)
-            assert page.evaluate("document.body.dataset.state") == "ready", page.text_content(
-                "#error"
-            )
-            sample = page.locator("#samples .sample").first
-            index = int(sample.get_attribute("data-index"))
-            sample.click()
-            page.wait_for_function("demo.idle()")
-            shown = np.array(json.loads(page.get_attribute("#top3", "data-probabilities")))
-            assert np.max(np.abs(shown - golden.reference[index])) <= TOLERANCE
-            page.click("#compare")
-            page.wait_for_function(
-                "document.getElementById('server-result').dataset.pending === 'false'"
-            )
-            assert page.get_attribute("#server-result", "data-error") is None
-            assert float(page.get_attribute("#server-result", "data-max-abs-diff")) <= TOLERANCE
-        finally:
-            chromium.close()
+    context = chromium.new_context()
+    try:
+        page = browser.open_demo(context, url)
+        assert page.evaluate("document.body.dataset.state") == "ready", page.text_content("#error")
+        sample = page.locator("#samples .sample").first
+        index = int(sample.get_attribute("data-index"))
+        sample.click()
+        page.wait_for_function("demo.idle()")
+        shown = np.array(json.loads(page.get_attribute("#top3", "data-probabilities")))
+        assert np.max(np.abs(shown - golden.reference[index])) <= TOLERANCE
+        page.click("#compare")
+        page.wait_for_function(
+            "document.getElementById('server-result').dataset.pending === 'false'"
+        )
+        assert page.get_attribute("#server-result", "data-error") is None
+        assert float(page.get_attribute("#server-result", "data-max-abs-diff")) <= TOLERANCE
+    finally:
+        context.close()
