@@ -7,6 +7,7 @@ python -m serving.baselines naive --port 9001 --keras m.keras   # Keras model.pr
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 
@@ -67,15 +68,9 @@ def main() -> None:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", args.port, backlog=1024).start()
         print("ready", flush=True)
-        await asyncio_forever()
+        await asyncio.Event().wait()  # until the benchmark terminates the process
 
     uvloop.run(serve())
-
-
-async def asyncio_forever() -> None:
-    import asyncio
-
-    await asyncio.Event().wait()
 
 
 if __name__ == "__main__":

@@ -93,16 +93,18 @@ class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServ
 
         return await self._call("Predict", request.model_spec.name, context, work)
 
+    async def _run_examples(self, request, method: str):
+        """Classify and Regress alike: resolve, run the tf.Examples, and the response's model_spec."""
+        servable = self.service.resolve(target_of(request.model_spec))
+        result = await self.service.run_examples(
+            servable, method, request.model_spec.signature_name, examples_of(request.input)
+        )
+        return result, spec_of(servable, result.signature)
+
     async def Classify(self, request: classification_pb2.ClassificationRequest, context):
         async def work():
-            servable = self.service.resolve(target_of(request.model_spec))
-            name = request.model_spec.signature_name
-            result = await self.service.run_examples(
-                servable, CLASSIFY_METHOD, name, examples_of(request.input)
-            )
-            response = classification_pb2.ClassificationResponse(
-                model_spec=spec_of(servable, result.signature)
-            )
+            result, spec = await self._run_examples(request, CLASSIFY_METHOD)
+            response = classification_pb2.ClassificationResponse(model_spec=spec)
             classes, scores = result.outputs.get("classes"), result.outputs.get("scores")
             shape = (classes if classes is not None else scores).shape
             for i in range(shape[0]):
@@ -119,14 +121,8 @@ class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServ
 
     async def Regress(self, request: regression_pb2.RegressionRequest, context):
         async def work():
-            servable = self.service.resolve(target_of(request.model_spec))
-            name = request.model_spec.signature_name
-            result = await self.service.run_examples(
-                servable, REGRESS_METHOD, name, examples_of(request.input)
-            )
-            response = regression_pb2.RegressionResponse(
-                model_spec=spec_of(servable, result.signature)
-            )
+            result, spec = await self._run_examples(request, REGRESS_METHOD)
+            response = regression_pb2.RegressionResponse(model_spec=spec)
             values = np.asarray(next(iter(result.outputs.values())))
             for value in values.reshape(len(values), -1)[:, 0]:
                 response.result.regressions.add(value=float(value))
