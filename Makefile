@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: help setup all train export convert verify report test unit lint format bench bench-pipeline bench-edge clean
-.PHONY: serve test-serving bench-serving images integration
+.PHONY: serve test-serving bench-serving images integration docker-up docker-down
 
 # The browser demo (web/): npm tree, Debian's chromium for the browser tests, the model server /v1/
 # is proxied to by `make web-dev`.
@@ -78,6 +78,13 @@ unit: setup ## unit tests (tests/unit)
 
 images: setup $(WEB)/node_modules/.installed ## build the container images on a local Debian base (starts Docker; prints sizes and build times)
 	bash docker/images.sh
+
+docker-up: images ## the system in containers (docker-compose.yml): REST :8501, gRPC :8500, web :8080, TensorBoard :6006
+	@[ -d models/serving/$(NAME) ] || $(MAKE) all
+	bash docker/compose.sh up
+
+docker-down: ## stop and remove what docker-up started
+	bash docker/compose.sh down --remove-orphans
 
 integration: setup images ## container tests (tests/integration): each artifact in its own image
 	$(PY) -m pytest tests/integration -q

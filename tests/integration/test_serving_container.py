@@ -3,34 +3,19 @@ its read-only models volume, reached only through 127.0.0.1 published ports."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import time
 
-import grpc
-import numpy as np
 import pytest
-import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from pipeline.config import GATES
 from pipeline.data import read_golden
 from pipeline.manifest import add_rows
-from pipeline.verify import score
 from serving.process import free_port
-from tests.integration.conftest import image
+from tests.integration.conftest import image, readable, served_rows, wait_healthy
 from tests.serving.conftest import Rest
 
 TAG = "model-server"
-
-
-def readable(path):
-    """The image runs as an unprivileged user: the mounted tree must be world-readable."""
-    for root, _dirs, files in os.walk(path):
-        os.chmod(root, 0o755)
-        for f in files:
-            os.chmod(os.path.join(root, f), 0o644)
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +40,7 @@ def server(engine, models):
         detach=True,
     )
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            container.reload()
-            health = container.attrs["State"].get("Health", {}).get("Status")
-            if health == "healthy" or container.status == "exited":
-                break
-            time.sleep(1)
-        assert health == "healthy", container.logs().decode(errors="replace")[-2000:]
+        wait_healthy(container)
         yield rest_port, grpc_port
     finally:
         container.remove(force=True)
@@ -72,39 +50,7 @@ def test_rest_and_grpc_in_the_container_equal_the_signature_call(server, models,
     rest_port, grpc_port = server
     layout = built[2]
     golden = read_golden(layout.golden_dir)
-    expected = (
-        tf.saved_model.load(str(models[1]))
-        .signatures["serving_default"](image=tf.constant(golden.x))["probabilities"]
-        .numpy()
-    )
-
-    rest = Rest(rest_port)
-    code, _, doc = rest.post("/v1/models/digits:predict", {"instances": golden.x.tolist()})
-    assert code == 200, doc
-    via_rest = np.asarray(doc["predictions"], dtype=np.float32)
-
-    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = "digits"
-        request.inputs["image"].CopyFrom(tf.make_tensor_proto(golden.x))
-        via_grpc = tf.make_ndarray(stub.Predict(request, timeout=60).outputs["probabilities"])
-
-    rows = []
-    for runtime, outputs in (("rest", via_rest), ("grpc", via_grpc)):
-        assert np.max(np.abs(outputs - expected)) <= 1e-6
-        metrics, failures = score(outputs, golden, GATES["savedmodel"])
-        assert failures == []
-        rows.append(
-            {
-                "runtime": runtime,
-                "where": f"{TAG} (container)",
-                **metrics,
-                "p50_ms": None,
-                "passed": True,
-                "reason": "",
-            }
-        )
+    rows = served_rows(rest_port, grpc_port, models[1], golden, f"{TAG} (container)")
     add_rows(layout.reports_dir / "manifest.json", "savedmodel", rows)
 
 

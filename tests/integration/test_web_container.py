@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 import urllib.request
 import uuid
 
@@ -16,23 +15,10 @@ import pytest
 
 from pipeline.data import read_golden
 from serving.process import free_port
-from tests.integration.conftest import image
-from tests.integration.test_serving_container import readable
+from tests.integration.conftest import image, readable, wait_healthy
 from web import browser
 
 TOLERANCE = 1e-4
-
-
-def wait_healthy(container, seconds=180):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        container.reload()
-        if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
-            return
-        if container.status == "exited":
-            break
-        time.sleep(1)
-    raise AssertionError(container.logs().decode(errors="replace")[-2000:])
 
 
 @pytest.fixture(scope="module")
