@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import struct
 
@@ -306,29 +307,29 @@ def format_float(values: np.ndarray) -> np.ndarray:
     return np.array(out, dtype=object).reshape(values.shape)
 
 
-_F32 = struct.Struct("<f")
-
-
 def _float_rows(array: np.ndarray) -> str:
-    """A [N, K] float32 output as JSON rows (the common answer), as format_float writes them."""
+    """A [N, K] float32 output as JSON rows (the common answer), as format_float writes them:
+    each row formatted by one %-operation, round-tripped through float32 by one struct call."""
     rows = []
+    short_fmt, long_fmt, f32 = _row_codec(array.shape[1])
     for row in array.tolist():  # exact float32 values as Python floats
-        cells = []
-        for v in row:
-            if v != v or v in (_INF, -_INF):
-                cells.append("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
-                continue
-            t = f"{v:g}"
-            if _F32.unpack(_F32.pack(float(t)))[0] != v:
-                t = f"{v:.9g}"
-            if "." not in t and "e" not in t:
-                t += ".0"
-            cells.append(t)
-        rows.append("[" + ", ".join(cells) + "]")
+        values = tuple(row)
+        text = short_fmt % values
+        if "n" in text:  # nan or inf: the general path spells them
+            return ", ".join("[" + ", ".join(format_float(r).tolist()) + "]" for r in array)
+        short = text.split(",")
+        back = f32.unpack(f32.pack(*map(float, short)))
+        if back != values:
+            long = (long_fmt % values).split(",")
+            short = [s if b == v else t for s, t, b, v in zip(short, long, back, row, strict=True)]
+        rows.append("[" + ", ".join([s if "." in s or "e" in s else s + ".0" for s in short]) + "]")
     return ", ".join(rows)
 
 
-_INF = float("inf")
+@functools.cache
+def _row_codec(k: int) -> tuple[str, str, struct.Struct]:
+    """%g and %.9g for a row of k floats, and k float32s packed and unpacked at once."""
+    return ",".join(["%g"] * k), ",".join(["%.9g"] * k), struct.Struct(f"<{k}f")
 
 
 def _leaf_texts(array: np.ndarray, key: str) -> np.ndarray:

@@ -271,3 +271,24 @@ def test_float_outputs_are_written_as_tf_serving_writes_them():
         "0.333333343",
         "-0.0",
     ]
+
+
+def test_the_row_fast_path_writes_floats_exactly_as_the_general_path():
+    """[N, K] float32 predictions take a vectorised path; on random values across the whole
+    float32 range (and NaN, infinities, extremes, -0) it must write what format_float writes."""
+    from serving.json_tensor import _float_rows, format_float
+
+    rng = np.random.default_rng(7)
+    f32 = np.finfo(np.float32)
+    for trial in range(300):
+        scale = 10.0 ** rng.integers(-40, 40, size=(5, 10))
+        with np.errstate(over="ignore"):  # beyond float32's range: infinities, also tested
+            values = (rng.standard_normal((5, 10)) * scale).astype(np.float32)
+        values[0, :6] = [3, 9e6, 999999, f32.max, -f32.max, f32.tiny]
+        values[1, :3] = [1 / 3, -0.0, 1e-45]
+        if trial % 3 == 0:
+            values[2, 4] = np.nan
+        if trial % 5 == 0:
+            values[3, 1] = -np.inf
+        general = ", ".join("[" + ", ".join(format_float(row).tolist()) + "]" for row in values)
+        assert _float_rows(values) == general
