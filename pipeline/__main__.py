@@ -117,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except PermissionError as exc:  # e.g. a models volume this (container) user cannot write
+        print(
+            f"error: cannot write {exc.filename}: permission denied for uid {os.getuid()}",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("interrupted: nothing was published", file=sys.stderr)
         return 130

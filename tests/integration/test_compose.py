@@ -116,6 +116,25 @@ def test_run_trainer_publishes_a_gated_model_into_the_volume(system):
     assert rows and all(r["passed"] for r in rows)
 
 
+def test_run_trainer_on_a_directory_it_cannot_write_says_so_in_one_line(system, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o755)  # root's; the trainer runs as uid 10001
+    env = {**system["env"], "MODELS_DIR": str(locked)}
+    done = subprocess.run(
+        ["bash", "docker/compose.sh", "run", "--rm", "trainer"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: cannot write /models/logs: permission denied for uid 10001"]
+    assert "Traceback" not in done.stderr
+    assert list(locked.iterdir()) == []
+
+
 def test_up_brings_every_service_to_healthy_on_its_port(system, engine):
     running = services(engine, system["project"])
     assert set(running) == {"model-server", "web", "tensorboard"}
