@@ -19,7 +19,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from pipeline import ui
@@ -32,7 +34,11 @@ from serving.process import ROOT, ServerProcess, free_port
 BODIES = 32
 # The issue's target for (d) at 64 connections.
 MIN_FLOOR_SHARE, MAX_P99_MS, TARGET_CONNECTIONS = 0.5, 25.0, 64
-FLOOR, BATCHING_SERVER = "(a) HTTP floor", "(d) model server, batching"
+FLOOR, NAIVE, BATCHING_SERVER = (
+    "(a) HTTP floor",
+    "(b) naive Keras predict",
+    "(d) model server, batching",
+)
 BATCHING = """max_batch_size { value: 128 }
 batch_timeout_micros { value: 0 }
 max_enqueued_batches { value: 1000 }
@@ -57,6 +63,14 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (Linux /proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_cpu(pid: int, load: Callable[[], Result]) -> Result:
+    """Run one load measurement and add the server's CPU microseconds per answered request."""
+    before = cpu_seconds(pid)
+    result = load()
+    result.cpu_us = (cpu_seconds(pid) - before) / max(result.requests, 1) * 1e6
+    return result
 
 
 def lua_script(bodies: list[str]) -> str:
@@ -182,12 +196,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def measure(server: str, port: int, pid: int, c: int) -> Result:
         ui.console.print(f"[bold]{server}[/] REST, {c} connections, {args.duration} s")
-        cpu = cpu_seconds(pid)
-        rps, p50, p99, errors, n = run_wrk(
-            f"http://127.0.0.1:{port}{path}", script, c, args.duration
+        url = f"http://127.0.0.1:{port}{path}"
+        return with_cpu(
+            pid, lambda: Result(server, "REST", c, *run_wrk(url, script, c, args.duration))
         )
-        cpu_us = (cpu_seconds(pid) - cpu) / max(n, 1) * 1e6
-        return Result(server, "REST", c, rps, p50, p99, errors, n, cpu_us)
 
     def rest(server: str, port: int, pid: int) -> None:
         results.extend(measure(server, port, pid, c) for c in connections)
@@ -195,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     with Baseline("floor") as floor:
         rest(FLOOR, floor.port, floor.proc.pid)
     with Baseline("naive", layout.keras_model) as naive:
-        rest("(b) naive Keras predict", naive.port, naive.proc.pid)
+        rest(NAIVE, naive.port, naive.proc.pid)
     base_flags = [
         "--model_name=" + args.name,
         f"--model_base_path={layout.serving_base.resolve()}",
@@ -216,10 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         rest(BATCHING_SERVER, server.rest_port, server.proc.pid)
         for c in connections:
             ui.console.print(f"[bold]{BATCHING_SERVER}[/] gRPC, {c} concurrent, {args.duration} s")
-            cpu = cpu_seconds(server.proc.pid)
-            result = grpc_load(server.grpc_target, args.name, golden.x[:BODIES], c, args.duration)
-            result.cpu_us = (cpu_seconds(server.proc.pid) - cpu) / max(result.requests, 1) * 1e6
-            results.append(result)
+            x = golden.x[:BODIES]
+            load = partial(grpc_load, server.grpc_target, args.name, x, c, args.duration)
+            results.append(with_cpu(server.proc.pid, load))
         # The target: floor and batching server measured back to back, a few times over, so
         # that the ratio is not one of two moments minutes apart on a shared, drifting machine.
         with Baseline("floor") as floor:
@@ -282,7 +293,7 @@ def render(
     from rich.table import Table
 
     floor = {r.connections: r.rps for r in results if r.server == FLOOR}
-    naive = {r.connections: r.rps for r in results if r.server.startswith("(b)")}
+    naive = {r.connections: r.rps for r in results if r.server == NAIVE}
     header = [
         "server",
         "protocol",

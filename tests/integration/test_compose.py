@@ -24,9 +24,9 @@ from tests.integration.conftest import image, served_rows
 NAME = "digits"
 
 
-def compose(env, *args, timeout=900):
-    """docker/compose.sh ARGS; its output, or the failure with that output."""
-    done = subprocess.run(
+def run_compose(env, *args, timeout=900) -> subprocess.CompletedProcess:
+    """docker/compose.sh ARGS, as a user runs it from the repository."""
+    return subprocess.run(
         ["bash", "docker/compose.sh", *args],
         cwd=ROOT,
         env=env,
@@ -34,6 +34,11 @@ def compose(env, *args, timeout=900):
         text=True,
         timeout=timeout,
     )
+
+
+def compose(env, *args, timeout=900):
+    """docker/compose.sh ARGS; its output, or the failure with that output."""
+    done = run_compose(env, *args, timeout=timeout)
     assert done.returncode == 0, f"compose {' '.join(args)}:\n{done.stdout}\n{done.stderr}"[-4000:]
     return done.stdout
 
@@ -94,13 +99,7 @@ def system(engine, tmp_path_factory):
         yield {"env": env, "ports": ports, "models": models, "project": project, "up": up}
     finally:
         everything = {**env, "COMPOSE_PROFILES": "project,official,tools"}
-        subprocess.run(
-            ["bash", "docker/compose.sh", "down", "-v", "--remove-orphans"],
-            cwd=ROOT,
-            env=everything,
-            capture_output=True,
-            timeout=300,
-        )
+        run_compose(everything, "down", "-v", "--remove-orphans", timeout=300)
         left = engine.containers.list(
             all=True, filters={"label": f"com.docker.compose.project={project}"}
         )
@@ -120,14 +119,7 @@ def test_run_trainer_on_a_directory_it_cannot_write_says_so_in_one_line(system, 
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o755)  # root's; the trainer runs as uid 10001
     env = {**system["env"], "MODELS_DIR": str(locked)}
-    done = subprocess.run(
-        ["bash", "docker/compose.sh", "run", "--rm", "trainer"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_compose(env, "run", "--rm", "trainer", timeout=300)
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: cannot write /models/logs: permission denied for uid 10001"]
