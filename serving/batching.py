@@ -30,7 +30,7 @@ class BatchingParameters:
     allowed_batch_sizes: tuple[int, ...] = ()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Task:
     inputs: Tensors
     size: int

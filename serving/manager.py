@@ -224,6 +224,8 @@ class ModelManager:
 
     def _unload(self, model: Model, entry: VersionEntry) -> None:
         entry.state = State.UNLOADING
+        if entry.servable is not None:
+            entry.servable.batchers.clear()  # they refer back to it; in-flight ones hold their own
         entry.servable = None  # in-flight requests keep their own reference until they finish
         entry.state = State.END
         log.info("unloaded %s version %d", model.spec.name, entry.version)

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -141,8 +142,7 @@ class RestApi:
             label = unquote(m["label"]) if m["label"] else None
             target = Target(name, int(m["version"]) if m["version"] else None, label)
             body = await self._body(request)
-            async with asyncio.timeout(self.timeout):  # None: no deadline
-                text = await self._handle(verb, target, body)
+            text = await self._within_deadline(self._handle(verb, target, body))
             return web.Response(text=text, content_type=_JSON)
         except ServingError as e:
             status = e.code_name
@@ -156,6 +156,30 @@ class RestApi:
             return _json({"error": f"Internal error: {type(e).__name__}: {e}"}, 500)
         finally:
             self.service.metrics.request(name, verb, "REST", status, time.perf_counter() - start)
+
+    async def _within_deadline(self, work: Coroutine[None, None, str]) -> str:
+        """--rest_api_timeout_in_ms: what asyncio.timeout does, as one bare timer that cancels the
+        request's task; asyncio.timeout's bookkeeping cost 3 us a request, a tenth of the model
+        path (bench-serving)."""
+        if self.timeout is None:
+            return await work
+        task = asyncio.current_task()
+        expired = []
+
+        def expire() -> None:
+            expired.append(True)
+            task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self.timeout, expire)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if not expired:  # cancelled from outside (the client went away): not ours to keep
+                raise
+            task.uncancel()
+            raise TimeoutError from None
+        finally:
+            timer.cancel()
 
     async def _body(self, request: web.Request):
         if request.content_length is not None and request.content_length > self.max_request_bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import grpc
 import numpy as np
@@ -80,6 +81,8 @@ def check_input(spec: TensorSpec, value: np.ndarray, exact_dtype: bool = False) 
     A wrong rank must never reach the kernels: some CPU kernels abort the process on it. JSON
     numbers are cast to the signature's dtype; a TensorProto (gRPC) must carry the exact dtype.
     """
+    if value.dtype is spec.dtype and _fits(spec.shape, value.shape):  # the common case, at once
+        return value
     if spec.dtype == object:
         if value.dtype != object and value.dtype.kind not in "SU":
             raise invalid(
@@ -105,17 +108,22 @@ def check_input(spec: TensorSpec, value: np.ndarray, exact_dtype: bool = False) 
                     f"but {value.dtype.name} is provided"
                 )
             value = value.astype(spec.dtype)
-    if spec.shape is not None:
-        ok = value.ndim == len(spec.shape) and all(
-            want < 0 or want == got for want, got in zip(spec.shape, value.shape, strict=False)
+    if not _fits(spec.shape, value.shape):
+        want = "[" + ",".join("?" if d < 0 else str(d) for d in spec.shape) + "]"
+        raise invalid(
+            f"input '{spec.key}' has shape [{','.join(map(str, value.shape))}] "
+            f"but the signature expects {want}"
         )
-        if not ok:
-            want = "[" + ",".join("?" if d < 0 else str(d) for d in spec.shape) + "]"
-            raise invalid(
-                f"input '{spec.key}' has shape [{','.join(map(str, value.shape))}] "
-                f"but the signature expects {want}"
-            )
     return value
+
+
+def _fits(want: tuple[int, ...] | None, got: tuple[int, ...]) -> bool:
+    """Whether a shape matches a signature's (-1: any size; None: any rank)."""
+    if want is None:
+        return True
+    if len(want) != len(got):
+        return False
+    return all(w < 0 or w == g for w, g in zip(want, got, strict=True))
 
 
 class Servable:
@@ -142,6 +150,9 @@ class Servable:
             tf.compat.v1.saved_model.loader.load(self._session, ["serve"], str(path))
         self._callables: dict[tuple, tuple] = {}
         self._lock = threading.Lock()
+        # per-signature batch queues that the serving layer keeps here, so that they go with this
+        # version when it unloads (a dict lookup; a WeakKeyDictionary made a weakref per request)
+        self.batchers: dict[str, object] = {}
 
     def _callable(self, sig: Signature, keys: tuple[str, ...]):
         entry = self._callables.get((sig.name, keys))
@@ -191,26 +202,12 @@ class Servable:
         self, sig: Signature, inputs: dict[str, np.ndarray], exact_dtypes: bool = False
     ) -> dict[str, np.ndarray]:
         """Validate a request's inputs against the signature: names, dtypes, shapes, batch size."""
-        extra = sorted(set(inputs) - set(sig.inputs))
-        missing = sorted(set(sig.inputs) - set(inputs))
-        if len(inputs) != len(sig.inputs):
-            raise invalid(
-                f"input size does not match signature: {len(inputs)}!={len(sig.inputs)} "
-                f"len({{{','.join(sorted(inputs))}}}) != len({{{','.join(sorted(sig.inputs))}}}). "
-                f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}."
-            )
-        if missing:
-            alias = missing[0]
-            raise invalid(
-                f"Signature input alias: {alias}(feed name: {sig.proto.inputs[alias].name}) not "
-                "found in request and no default value provided. Inputs expected to be in the "
-                f"request {{{','.join(sorted(inputs))}}}, or default input alias set: "
-            )
+        if inputs.keys() != sig.inputs.keys():
+            _name_error(sig, inputs)
         checked = {
             key: check_input(sig.inputs[key], value, exact_dtypes) for key, value in inputs.items()
         }
-        sizes = {v.shape[0] if v.ndim else None for v in checked.values()}
-        if len(sizes) > 1:
+        if len(checked) > 1 and len({v.shape[0] if v.ndim else None for v in checked.values()}) > 1:
             raise invalid("Input tensors must have the same size in the 0th (batch) dimension")
         return checked
 
@@ -265,6 +262,24 @@ class Servable:
                 self.run(sig, checked)
                 count += 1
         return count
+
+
+def _name_error(sig: Signature, inputs: dict[str, np.ndarray]) -> NoReturn:
+    """The error for inputs whose names are not the signature's, worded as TF Serving's."""
+    extra = sorted(set(inputs) - set(sig.inputs))
+    missing = sorted(set(sig.inputs) - set(inputs))
+    if len(inputs) != len(sig.inputs):
+        raise invalid(
+            f"input size does not match signature: {len(inputs)}!={len(sig.inputs)} "
+            f"len({{{','.join(sorted(inputs))}}}) != len({{{','.join(sorted(sig.inputs))}}}). "
+            f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}."
+        )
+    alias = missing[0]
+    raise invalid(
+        f"Signature input alias: {alias}(feed name: {sig.proto.inputs[alias].name}) not "
+        "found in request and no default value provided. Inputs expected to be in the "
+        f"request {{{','.join(sorted(inputs))}}}, or default input alias set: "
+    )
 
 
 def examples_of(request_input) -> list[bytes]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import weakref
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -50,10 +49,6 @@ class Service:
         self.manager, self.metrics = manager, metrics
         self._executor, self._batching = executor, batching
         self.draining = False  # set on SIGTERM: new requests are refused, in-flight ones finish
-        # one Batcher per (servable, signature); dropped with the servable when it unloads
-        self._batchers: weakref.WeakKeyDictionary[Servable, dict[str, Batcher]] = (
-            weakref.WeakKeyDictionary()
-        )
 
     def resolve(self, target: Target) -> Servable:
         return self.manager.resolve(target.name, target.version, target.label)
@@ -103,14 +98,12 @@ class Service:
         return Result(servable, sig, await self._run(servable, sig, inputs))
 
     async def _run(self, servable: Servable, sig: Signature, inputs: dict[str, np.ndarray]):
-        batchable = self._batching is not None and all(v.ndim > 0 for v in inputs.values())
-        if not batchable:
+        if self._batching is None or not all(v.ndim for v in inputs.values()):  # scalars: alone
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, servable.run, sig, inputs)
-        per_servable = self._batchers.setdefault(servable, {})
-        batcher = per_servable.get(sig.name)
+        batcher = servable.batchers.get(sig.name)
         if batcher is None:
-            batcher = per_servable[sig.name] = Batcher(
+            batcher = servable.batchers[sig.name] = Batcher(
                 lambda merged: servable.run(sig, merged),
                 self._batching,
                 self._executor,

@@ -8,10 +8,12 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 
+from serving.metrics import BATCH_SIZE, REQUEST_COUNT
 from serving.process import ROOT, ServerProcess
-from tests.serving.conftest import Rest
+from tests.serving.conftest import MONITORING, Rest
 
 
 def run_server(*flags: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -128,3 +130,43 @@ def test_poll_zero_loads_once_and_sigterm_finishes_in_flight_requests(repo, tmp_
         assert "shutting down" in (tmp_path / "server.log").read_text()
     finally:
         server.stop()
+
+
+def test_rest_api_timeout_answers_504_and_drops_the_request_from_its_batch(
+    repo, tmp_path, golden, signature_outputs
+):
+    batching = tmp_path / "batching.config"
+    # one instance waits 2 s for its batch to fill: past the 300 ms deadline; four fill it at once
+    batching.write_text(
+        "max_batch_size { value: 4 }\nbatch_timeout_micros { value: 2000000 }\n"
+        "num_batch_threads { value: 1 }\n"
+    )
+    monitoring = tmp_path / "monitoring.config"
+    monitoring.write_text(MONITORING)
+    with ServerProcess(
+        [
+            "--model_name=digits",
+            f"--model_base_path={repo.base('digits')}",
+            "--file_system_poll_wait_seconds=0",
+            "--enable_batching",
+            f"--batching_parameters_file={batching}",
+            f"--monitoring_config_file={monitoring}",
+            "--rest_api_timeout_in_ms=300",
+        ],
+        log=tmp_path / "server.log",
+    ) as server:
+        rest = Rest(server.rest_port)
+        start = time.monotonic()
+        code, _, doc = rest.post("/v1/models/digits:predict", {"instances": golden.x[:1].tolist()})
+        waited = time.monotonic() - start
+        assert (code, doc) == (504, {"error": "Request timed out (--rest_api_timeout_in_ms)"})
+        assert 0.3 <= waited < 1.9  # the deadline answered, not the batch timeout
+        code, _, doc = rest.post("/v1/models/digits:predict", {"instances": golden.x[:4].tolist()})
+        assert code == 200
+        assert np.abs(np.asarray(doc["predictions"]) - signature_outputs[:4]).max() <= 1e-6
+        time.sleep(2.5)  # the expired request's batch has closed by now
+        _, _, text = rest.get("/monitoring/prometheus/metrics")
+        # only the full batch ran the model: the one holding just the expired request was dropped
+        assert f'{BATCH_SIZE}_count{{model_name="digits"}} 1' in text
+        assert f'{REQUEST_COUNT}{{model_name="digits",status="DEADLINE_EXCEEDED"}} 1' in text
+        assert "Traceback" not in (tmp_path / "server.log").read_text()
