@@ -243,12 +243,14 @@ class ModelManager:
             if entry is None or entry.state != State.AVAILABLE or entry.servable is None:
                 raise not_found(f"Servable not found for request: Specific({name}, {version})")
             return entry.servable
-        available = model.available() if model else []
-        for v in reversed(available):
-            servable = model.versions[v].servable
-            if servable is not None:
-                return servable
-        raise not_found(f"Servable not found for request: Latest({name})")
+        latest = None  # the newest AVAILABLE version, found without sorting on every request
+        for entry in model.versions.values() if model else ():
+            usable = entry.state == State.AVAILABLE and entry.servable is not None
+            if usable and (latest is None or entry.version > latest.version):
+                latest = entry.servable
+        if latest is None:
+            raise not_found(f"Servable not found for request: Latest({name})")
+        return latest
 
     def status(self, name: str, version: int | None = None):
         """GetModelStatusResponse for one model (all its versions, newest first, or one).

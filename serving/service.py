@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,8 +23,7 @@ from serving.servable import (
 )
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """Which servable a request names: a model with a version, a label, or neither (latest)."""
 
     name: str
@@ -98,7 +98,8 @@ class Service:
         return Result(servable, sig, await self._run(servable, sig, inputs))
 
     async def _run(self, servable: Servable, sig: Signature, inputs: dict[str, np.ndarray]):
-        if self._batching is None or not all(v.ndim for v in inputs.values()):  # scalars: alone
+        size = _batch_size(inputs)
+        if self._batching is None or size is None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, servable.run, sig, inputs)
         batcher = servable.batchers.get(sig.name)
@@ -109,8 +110,18 @@ class Service:
                 self._executor,
                 on_batch=lambda size: self.metrics.batch_size(servable.name, size),
             )
-        size = next(iter(inputs.values())).shape[0]
         return await batcher.submit(inputs, size)
+
+
+def _batch_size(inputs: dict[str, np.ndarray]) -> int | None:
+    """The 0th dimension that batching merges on; None when an input is a scalar (runs alone).
+    A loop, not all(): a generator costs more than the rest of this per request."""
+    size = None
+    for value in inputs.values():
+        if not value.ndim:
+            return None
+        size = value.shape[0]
+    return size
 
 
 METHODS = {"predict": PREDICT_METHOD, "classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}
