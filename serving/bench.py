@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -330,8 +331,7 @@ def render(
     # the target, from the back-to-back pairs: the median ratio, the worst p99, every error
     checks, pair_lines = [], []
     if pairs:
-        shares = sorted(d.rps / f.rps for f, d in pairs)
-        share = shares[len(shares) // 2]
+        share = statistics.median(d.rps / f.rps for f, d in pairs)
         worst_p99 = max(d.p99_ms for _, d in pairs)
         errors = sum(d.errors for _, d in pairs)
         for i, (f, d) in enumerate(pairs, 1):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +25,7 @@ from tensorflow_serving.apis import (
 from serving.config import ConfigError, model_specs
 from serving.errors import ServingError, invalid, unavailable
 from serving.servable import CLASSIFY_METHOD, REGRESS_METHOD, Servable, Signature, examples_of
-from serving.service import Service, Target
+from serving.service import Service, Target, within_deadline
 
 
 def target_of(spec: model_pb2.ModelSpec) -> Target:
@@ -56,9 +55,8 @@ class _Base:
         try:
             if self.service.draining:
                 raise unavailable("Server is shutting down")
-            remaining = context.time_remaining()
-            async with asyncio.timeout(remaining):  # the client's deadline, if it set one
-                return await work()
+            # the client's deadline, if it set one
+            return await within_deadline(context.time_remaining(), work())
         except ServingError as e:
             status = e.code_name
             await context.abort(e.code, e.message)

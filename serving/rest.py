@@ -6,12 +6,10 @@ curl -d '{"instances": [[[[0.0], ...]]]}' localhost:8501/v1/models/digits:predic
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -23,7 +21,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 from serving import json_tensor
 from serving.errors import ServingError, invalid, unavailable
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from serving.service import METHODS, Service, Target
+from serving.service import METHODS, Service, Target, within_deadline
 
 log = logging.getLogger("serving")
 OPENAPI = Path(__file__).with_name("openapi.json")
@@ -142,7 +140,7 @@ class RestApi:
             label = unquote(m["label"]) if m["label"] else None
             target = Target(name, int(m["version"]) if m["version"] else None, label)
             body = await self._body(request)
-            text = await self._within_deadline(self._handle(verb, target, body))
+            text = await within_deadline(self.timeout, self._handle(verb, target, body))
             return web.Response(text=text, content_type=_JSON)
         except ServingError as e:
             status = e.code_name
@@ -156,30 +154,6 @@ class RestApi:
             return _json({"error": f"Internal error: {type(e).__name__}: {e}"}, 500)
         finally:
             self.service.metrics.request(name, verb, "REST", status, time.perf_counter() - start)
-
-    async def _within_deadline(self, work: Coroutine[None, None, str]) -> str:
-        """--rest_api_timeout_in_ms: what asyncio.timeout does, as one bare timer that cancels the
-        request's task. Measured on uvloop here: asyncio.timeout 4.5 us a request, this 1 us, of
-        a model path of about 30 us."""
-        if self.timeout is None:
-            return await work
-        task = asyncio.current_task()
-        expired = []
-
-        def expire() -> None:
-            expired.append(True)
-            task.cancel()
-
-        timer = asyncio.get_running_loop().call_later(self.timeout, expire)
-        try:
-            return await work
-        except asyncio.CancelledError:
-            if not expired:  # cancelled from outside (the client went away): not ours to keep
-                raise
-            task.uncancel()
-            raise TimeoutError from None
-        finally:
-            timer.cancel()
 
     async def _body(self, request: web.Request):
         if request.content_length is not None and request.content_length > self.max_request_bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import grpc
 import numpy as np
@@ -16,6 +16,9 @@ from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from serving.errors import ServingError, invalid
+
+if TYPE_CHECKING:
+    from serving.batching import Batcher
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -156,7 +159,7 @@ class Servable:
         self._lock = threading.Lock()
         # per-signature batch queues that the serving layer keeps here, so that they go with this
         # version when it unloads (a dict lookup; a WeakKeyDictionary made a weakref per request)
-        self.batchers: dict[str, object] = {}
+        self.batchers: dict[str, Batcher] = {}
 
     def _callable(self, sig: Signature, keys: tuple[str, ...]):
         entry = self._callables.get((sig.name, keys))

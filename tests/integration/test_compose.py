@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import urllib.request
 import uuid
 
 import numpy as np
@@ -20,6 +19,7 @@ from pipeline.data import read_golden
 from pipeline.manifest import add_rows
 from serving.process import free_port
 from tests.integration.conftest import image, served_rows
+from tests.serving.conftest import Rest
 
 NAME = "digits"
 
@@ -49,11 +49,13 @@ def services(engine, project):
     return {c.labels["com.docker.compose.service"]: c for c in found}
 
 
-def get_json(url, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as r:
-        return json.loads(r.read())
+def json_at(port, path, body=None):
+    """GET path (POST body, if given) on 127.0.0.1:port: the JSON of its 200 answer."""
+    client = Rest(port)
+    code, _, doc = client.get(path) if body is None else client.post(path, body)
+    client.conn.close()
+    assert code == 200, doc
+    return doc
 
 
 def test_the_compose_file_is_valid_in_every_profile():
@@ -148,23 +150,23 @@ def test_the_server_answers_rest_and_grpc_like_the_signature(system):
         "docker-compose model-server (container)",
     )
     add_rows(models / "reports" / NAME / "manifest.json", "savedmodel", rows)
-    metrics = urllib.request.urlopen(
-        f"http://127.0.0.1:{ports['REST_PORT']}/monitoring/prometheus/metrics", timeout=30
-    ).read()
-    assert b":tensorflow:serving:request_count" in metrics  # the mounted monitoring config
+    client = Rest(ports["REST_PORT"])
+    code, _, metrics = client.get("/monitoring/prometheus/metrics")
+    client.conn.close()
+    assert code == 200 and ":tensorflow:serving:request_count" in metrics  # the mounted config
 
 
 def test_the_web_demo_serves_the_model_and_proxies_v1(system):
-    models, base = system["models"], f"http://127.0.0.1:{system['ports']['WEB_PORT']}/"
-    assert "weightsManifest" in get_json(base + f"models/{NAME}/model.json")
+    models, web = system["models"], system["ports"]["WEB_PORT"]
+    assert "weightsManifest" in json_at(web, f"/models/{NAME}/model.json")
     golden = read_golden(models / "golden" / NAME)
-    doc = get_json(base + f"v1/models/{NAME}:predict", {"instances": golden.x[:8].tolist()})
+    doc = json_at(web, f"/v1/models/{NAME}:predict", {"instances": golden.x[:8].tolist()})
     predictions = np.asarray(doc["predictions"], dtype=np.float32)
     assert np.max(np.abs(predictions - golden.reference[:8])) <= 1e-4
 
 
 def test_tensorboard_shows_the_training_runs(system):
-    runs = get_json(f"http://127.0.0.1:{system['ports']['TENSORBOARD_PORT']}/data/runs")
+    runs = json_at(system["ports"]["TENSORBOARD_PORT"], "/data/runs")
     assert f"{NAME}/keras/train" in runs and f"{NAME}/keras/validation" in runs
 
 
@@ -192,9 +194,9 @@ def test_the_official_profile_swaps_the_server_behind_the_same_names(system, eng
     running = services(engine, system["project"])
     assert set(running) == {"tf-serving", "web", "tensorboard"}
     assert running["tf-serving"].attrs["State"]["Health"]["Status"] == "healthy"
-    base = f"http://127.0.0.1:{system['ports']['WEB_PORT']}/v1/models/{NAME}"
-    status = get_json(base)["model_version_status"]
+    web, model = system["ports"]["WEB_PORT"], f"/v1/models/{NAME}"
+    status = json_at(web, model)["model_version_status"]
     assert [(s["version"], s["state"]) for s in status] == [("1", "AVAILABLE")]
     golden = read_golden(system["models"] / "golden" / NAME)
-    doc = get_json(base + ":predict", {"instances": golden.x[:4].tolist()})
+    doc = json_at(web, model + ":predict", {"instances": golden.x[:4].tolist()})
     assert np.argmax(doc["predictions"], axis=1).tolist() == golden.reference[:4].argmax(1).tolist()
