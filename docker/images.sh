@@ -15,18 +15,41 @@ bash docker/wheelhouse.sh docker/wheels/trainer-tfjs envs/tfjs tensorflowjs ydf 
 [ -d pipeline/tfjs_node/node_modules ] || { echo "docker/images.sh: run make setup first (pipeline/tfjs_node/node_modules)" >&2; exit 1; }
 [ -d web/node_modules ] || { echo "docker/images.sh: run make web first (web/node_modules)" >&2; exit 1; }
 
-build() {  # tag dockerfile [build-arg ...]
-  local tag="$1" file="$2" start log
-  shift 2
-  start=$(date +%s%N)
+image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
+
+quiet_build() {  # TAG DOCKER-BUILD-ARG...
+  local tag="$1" log
+  shift
   log="$(mktemp)"
   # the legacy builder (Debian's docker.io has no buildx) warns on every build: shown only on failure
-  if ! docker build -q -f "$file" --build-arg "BASE_IMAGE=$base" "$@" -t "$tag" . >"$log" 2>&1; then
+  if ! docker build -q "$@" . >"$log" 2>&1; then
     cat "$log" >&2
     echo "docker/images.sh: building $tag failed" >&2
     exit 1
   fi
   rm -f "$log"
+}
+
+build() {  # tag dockerfile [build-arg ...]
+  local tag="$1" file="$2" start id ref
+  shift 2
+  start=$(date +%s%N)
+  local args=(-f "$file" --build-arg "BASE_IMAGE=$base" "$@") refs=("$tag")
+  grep -qE '^FROM .* AS build$' "$file" && refs+=("$tag:build")
+  local old=()
+  for ref in "${refs[@]}"; do old+=("$(image_id "$ref")"); done
+  # The legacy builder leaves a build stage behind as an untagged image (several GB for TensorFlow)
+  # and a new one after every change: tagged NAME:build, it is kept for the cache and replaced.
+  if ((${#refs[@]} > 1)); then
+    quiet_build "$tag:build" "${args[@]}" --target build -t "$tag:build"
+  fi
+  quiet_build "$tag" "${args[@]}" -t "$tag"
+  # what this build replaced goes, with its untagged layers, so that rebuilds do not fill the disk
+  for id in "${old[@]}"; do
+    [ -n "$id" ] && [ "$(docker image inspect -f '{{len .RepoTags}}' "$id" 2>/dev/null)" = 0 ] || continue
+    docker rmi "$id" >/dev/null 2>&1 \
+      || echo "docker/images.sh: kept the replaced $tag image ${id#sha256:}: a container still uses it" >&2
+  done
   printf '%-16s %6d MB  built in %6.1f s\n' "$tag" \
     "$(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%d", $1/1e6}')" \
     "$(awk -v ns=$(($(date +%s%N) - start)) 'BEGIN {print ns/1e9}')"
