@@ -24,7 +24,13 @@ quiet_build() {  # TAG DOCKER-BUILD-ARG...
   # the legacy builder (Debian's docker.io has no buildx) warns on every build: shown only on failure
   if ! docker build -q "$@" . >"$log" 2>&1; then
     cat "$log" >&2
-    echo "docker/images.sh: building $tag failed" >&2
+    if grep -q "no space left on device" "$log"; then
+      root="$(docker info -f '{{.DockerRootDir}}')"
+      echo "docker/images.sh: building $tag failed: the disk under $root is full" \
+        "($(df -h --output=avail "$root" | tail -1 | tr -d ' ') free; the images need about 20 GB)" >&2
+    else
+      echo "docker/images.sh: building $tag failed" >&2
+    fi
     exit 1
   fi
   rm -f "$log"
