@@ -17,12 +17,14 @@ bash docker/wheelhouse.sh docker/wheels/trainer-tfjs envs/tfjs tensorflowjs ydf 
 
 image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
 
-quiet_build() {  # TAG DOCKER-BUILD-ARG...
-  local tag="$1" log
-  shift
+build() {  # tag dockerfile [build-arg ...]
+  local tag="$1" file="$2" start log stage id root
+  shift 2
+  start=$(date +%s%N)
+  local old=("$(image_id "$tag")" "$(image_id "$tag:build")")
   log="$(mktemp)"
   # the legacy builder (Debian's docker.io has no buildx) warns on every build: shown only on failure
-  if ! docker build -q "$@" . >"$log" 2>&1; then
+  if ! docker build -f "$file" --build-arg "BASE_IMAGE=$base" "$@" -t "$tag" . >"$log" 2>&1; then
     cat "$log" >&2
     if grep -q "no space left on device" "$log"; then
       root="$(docker info -f '{{.DockerRootDir}}')"
@@ -33,23 +35,12 @@ quiet_build() {  # TAG DOCKER-BUILD-ARG...
     fi
     exit 1
   fi
-  rm -f "$log"
-}
-
-build() {  # tag dockerfile [build-arg ...]
-  local tag="$1" file="$2" start id ref
-  shift 2
-  start=$(date +%s%N)
-  local args=(-f "$file" --build-arg "BASE_IMAGE=$base" "$@") refs=("$tag")
-  grep -qE '^FROM .* AS build$' "$file" && refs+=("$tag:build")
-  local old=()
-  for ref in "${refs[@]}"; do old+=("$(image_id "$ref")"); done
   # The legacy builder leaves a build stage behind as an untagged image (several GB for TensorFlow)
-  # and a new one after every change: tagged NAME:build, it is kept for the cache and replaced.
-  if ((${#refs[@]} > 1)); then
-    quiet_build "$tag:build" "${args[@]}" --target build -t "$tag:build"
-  fi
-  quiet_build "$tag" "${args[@]}" -t "$tag"
+  # and a new one after every change. Its last step before the second FROM is tagged NAME:build:
+  # kept for the layer cache, and replaced like the image.
+  stage="$(awk '/^Step [0-9]+\/[0-9]+ : FROM /{if (++n == 2) {print id; exit}} /^ ---> [0-9a-f]+$/{id=$2}' "$log")"
+  rm -f "$log"
+  [ -z "$stage" ] || docker tag "$stage" "$tag:build"
   # what this build replaced goes, with its untagged layers, so that rebuilds do not fill the disk
   for id in "${old[@]}"; do
     [ -n "$id" ] && [ "$(docker image inspect -f '{{len .RepoTags}}' "$id" 2>/dev/null)" = 0 ] || continue
