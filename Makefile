@@ -45,7 +45,13 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/packag
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: .venv/.synced envs/tfjs/.venv/.synced envs/tflite214/.venv/.synced $(NODE_DIR)/node_modules/.installed ## build the locked environments (idempotent)
+# The REST hot path's JSON <-> float tensor code, in C (serving/_jsonfloat.c), built for the venv's
+# Python (pyproject pins 3.11).
+JSONFLOAT := serving/_jsonfloat.cpython-311-$(shell uname -m)-linux-gnu.so
+$(JSONFLOAT): serving/_jsonfloat.c serving/build_ext.sh .venv/.synced
+	bash serving/build_ext.sh $(PY)
+
+setup: .venv/.synced envs/tfjs/.venv/.synced envs/tflite214/.venv/.synced $(NODE_DIR)/node_modules/.installed $(JSONFLOAT) ## build the locked environments and the C extension (idempotent)
 
 all: setup ## set up, then train, export, convert, verify and report the default model
 	$(PY) -m pipeline run --name $(NAME)

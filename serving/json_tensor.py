@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
-import struct
 
 import numpy as np
 from tensorflow.core.example import example_pb2
 
 from serving.errors import ServingError, invalid
+
+try:
+    from serving import _jsonfloat
+except ImportError as e:  # a C extension: compiled by `make setup` (serving/build_ext.sh)
+    raise ImportError("serving/_jsonfloat.c is not built: run `make setup`") from e
 from serving.servable import Signature, TensorSpec
 
 Tensors = dict[str, np.ndarray]
@@ -96,17 +99,21 @@ def _rows(instances, sig: Signature) -> Tensors:
 
 
 def _numeric_fast_path(instances: list, spec: TensorSpec) -> np.ndarray | None:
-    """Well-formed numbers straight through numpy's C parser; None sends them the careful way,
-    which also words the errors as TF Serving does."""
+    """Well-formed numbers straight into a tensor, in C; None sends them the careful way, which
+    also words the errors as TF Serving does."""
     if spec.dtype.kind != "f":
         return None
-    try:
-        array = np.asarray(instances)
-    except ValueError:
+    return _packed(instances, spec)
+
+
+def _packed(value, spec: TensorSpec) -> np.ndarray | None:
+    """A full rectangular array of JSON ints and floats as the float spec's dtype, or None."""
+    packed = _jsonfloat.pack(value, spec.dtype == np.float64)
+    if packed is None:
         return None
-    if array.dtype.kind not in "fiu" or array.ndim == 0 or array.shape[0] != len(instances):
-        return None
-    return array.astype(spec.dtype, copy=False)
+    buffer, shape = packed
+    array = np.frombuffer(buffer, np.float64 if spec.dtype == np.float64 else np.float32)
+    return array.reshape(shape).astype(spec.dtype, copy=False)
 
 
 def _object_rows(instances: list, sig: Signature) -> Tensors:
@@ -223,21 +230,27 @@ def to_array(value, spec: TensorSpec) -> np.ndarray:
         out = np.empty(len(flat), dtype=object)
         out[:] = flat
         return out.reshape(shape)
-    try:  # fast path: numpy parses well-formed numeric lists in C
-        array = np.asarray(value)
-    except ValueError:
-        array = None
-    if array is not None and array.shape == shape:
-        kind = array.dtype.kind
-        if (kind == "f" and spec.dtype.kind == "f") or (kind in "iu" and spec.dtype.kind in "fiu"):
-            return array.astype(spec.dtype, copy=False)
-        if kind == "b" and spec.dtype.kind == "b":
-            return array
+    if spec.dtype.kind == "f":  # numbers in C; the leaf check below words anything else
+        fast = _packed(value, spec)
+        if fast is not None:
+            return fast
+    else:
+        try:  # ints and bools: numpy parses well-formed lists in C
+            array = np.asarray(value)
+        except ValueError:
+            array = None
+        if array is not None and array.shape == shape:
+            kind = array.dtype.kind
+            if (kind in "iu" and spec.dtype.kind in "iu") or (kind == "b" == spec.dtype.kind):
+                return array.astype(spec.dtype, copy=False)
     leaves = _leaves(value, len(shape))
     for v in leaves:
         if not _leaf_ok(v, spec):
             raise _type_error(v, spec)
-    return np.asarray(leaves, dtype=spec.dtype).reshape(shape)
+    try:
+        return np.asarray(leaves, dtype=spec.dtype).reshape(shape)
+    except OverflowError as e:  # a JSON integer no double holds
+        raise invalid("JSON Parse error: Number too big to be stored in double") from e
 
 
 def _shape_of(value) -> tuple[int, ...]:
@@ -308,28 +321,9 @@ def format_float(values: np.ndarray) -> np.ndarray:
 
 
 def _float_rows(array: np.ndarray) -> str:
-    """A [N, K] float32 output as JSON rows (the common answer), as format_float writes them:
-    each row formatted by one %-operation, round-tripped through float32 by one struct call."""
-    rows = []
-    short_fmt, long_fmt, f32 = _row_codec(array.shape[1])
-    for row in array.tolist():  # exact float32 values as Python floats
-        values = tuple(row)
-        text = short_fmt % values
-        if "n" in text:  # nan or inf: the general path spells them
-            return ", ".join("[" + ", ".join(format_float(r).tolist()) + "]" for r in array)
-        short = text.split(",")
-        back = f32.unpack(f32.pack(*map(float, short)))
-        if back != values:
-            long = (long_fmt % values).split(",")
-            short = [s if b == v else t for s, t, b, v in zip(short, long, back, row, strict=True)]
-        rows.append("[" + ", ".join([s if "." in s or "e" in s else s + ".0" for s in short]) + "]")
-    return ", ".join(rows)
-
-
-@functools.cache
-def _row_codec(k: int) -> tuple[str, str, struct.Struct]:
-    """%g and %.9g for a row of k floats, and k float32s packed and unpacked at once."""
-    return ",".join(["%g"] * k), ",".join(["%.9g"] * k), struct.Struct(f"<{k}f")
+    """A [N, K] float32 output as JSON rows (the common answer), written in C exactly as
+    format_float writes each value."""
+    return _jsonfloat.rows(np.ascontiguousarray(array))
 
 
 def _leaf_texts(array: np.ndarray, key: str) -> np.ndarray:
