@@ -82,6 +82,22 @@ static int fill(Packer *p, PyObject *v, int depth) {
     return 1;
 }
 
+/* Every list at every depth has the length the first items set: checked before the buffer is
+ * sized from those lengths, so a small body cannot ask for a huge allocation. */
+static int rectangular(const Packer *p, PyObject *v, int depth) {
+    if (depth == p->rank)
+        return 1;
+    if (!PyList_CheckExact(v) || PyList_GET_SIZE(v) != p->dims[depth])
+        return 0;
+    if (depth + 1 == p->rank)
+        return 1; /* the leaves are checked while they are written */
+    for (Py_ssize_t i = 0; i < p->dims[depth]; i++) {
+        if (!rectangular(p, PyList_GET_ITEM(v, i), depth + 1))
+            return 0;
+    }
+    return 1;
+}
+
 static PyObject *pack(PyObject *self, PyObject *args) {
     PyObject *value;
     int as_double;
@@ -98,6 +114,8 @@ static PyObject *pack(PyObject *self, PyObject *args) {
             Py_RETURN_NONE;
         total *= len;
     }
+    if (!rectangular(&p, value, 0))
+        Py_RETURN_NONE;
     Py_ssize_t size = total * (as_double ? sizeof(double) : sizeof(float));
     PyObject *buffer = PyByteArray_FromStringAndSize(NULL, size);
     if (buffer == NULL)

@@ -12,6 +12,10 @@ if [[ ! -f "$include/Python.h" ]]; then
   echo "serving/build_ext.sh: no Python.h under $include (install the interpreter's headers, e.g. python3-dev)" >&2
   exit 1
 fi
+if ! command -v cc >/dev/null; then
+  echo "serving/build_ext.sh: no C compiler (cc); install one, e.g. Debian's gcc" >&2
+  exit 1
+fi
 out="$here/_jsonfloat$suffix"
 cc -O2 -fPIC -shared -Wall -Wextra -Wno-unused-parameter -Werror -fno-strict-overflow -I"$include" \
   "$here/_jsonfloat.c" -o "$out.tmp"

@@ -26,6 +26,7 @@ from serving.servable import Signature, TensorSpec
 Tensors = dict[str, np.ndarray]
 _DEBUG_LIMIT = 256  # TF Serving truncates the JSON it quotes in error messages
 _decoder = json.JSONDecoder()
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 def debug(value) -> str:
@@ -108,12 +109,13 @@ def _numeric_fast_path(instances: list, spec: TensorSpec) -> np.ndarray | None:
 
 def _packed(value, spec: TensorSpec) -> np.ndarray | None:
     """A full rectangular array of JSON ints and floats as the float spec's dtype, or None."""
-    packed = _jsonfloat.pack(value, spec.dtype == np.float64)
+    double = spec.dtype.itemsize == 8
+    packed = _jsonfloat.pack(value, double)
     if packed is None:
         return None
     buffer, shape = packed
-    array = np.frombuffer(buffer, np.float64 if spec.dtype == np.float64 else np.float32)
-    return array.reshape(shape).astype(spec.dtype, copy=False)
+    array = np.frombuffer(buffer, _F64 if double else _F32).reshape(shape)
+    return array if array.dtype == spec.dtype else array.astype(spec.dtype)
 
 
 def _object_rows(instances: list, sig: Signature) -> Tensors:

@@ -124,6 +124,14 @@ def test_anything_but_a_full_array_of_numbers_takes_the_careful_path(value):
     assert _jsonfloat.pack(value, False) is None
 
 
+def test_a_small_body_cannot_make_the_c_reader_size_a_huge_buffer():
+    """The first items claim 10^6 x 10^6 x 10^6 values; the rest are single numbers. The
+    buffer is sized only once every list is known to have its first item's length."""
+    n = 10**6
+    value = [[[0.5] * n] + [0] * (n - 1)] + [0] * (n - 1)
+    assert _jsonfloat.pack(value, False) is None
+
+
 def test_the_careful_path_words_a_bool_among_numbers_as_tf_serving_does():
     with pytest.raises(ServingError, match="JSON Value: true Type: True is not of expected type"):
         to_array([[0.5, True]], FLOAT)
