@@ -44,8 +44,12 @@ build() {  # tag dockerfile [build-arg ...]
   # what this build replaced goes, with its untagged layers, so that rebuilds do not fill the disk
   for id in "${old[@]}"; do
     [ -n "$id" ] && [ "$(docker image inspect -f '{{len .RepoTags}}' "$id" 2>/dev/null)" = 0 ] || continue
-    docker rmi "$id" >/dev/null 2>&1 \
-      || echo "docker/images.sh: kept the replaced $tag image ${id#sha256:}: a container still uses it" >&2
+    if ! err="$(docker rmi "$id" 2>&1 >/dev/null)"; then
+      case "$err" in
+        *"dependent child images"*) ;; # the new build was built on it: a layer, not replaced
+        *) echo "docker/images.sh: kept the replaced $tag image ${id#sha256:}: ${err##*: }" >&2 ;;
+      esac
+    fi
   done
   printf '%-16s %6d MB  built in %6.1f s\n' "$tag" \
     "$(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%d", $1/1e6}')" \
