@@ -13,9 +13,12 @@
  *       A C-contiguous [N, K] float32 array as TF Serving writes it: "[a, b], [c, d]". Each value
  *       as util/json_tensor.cc's WriteDecimal -> FloatToBuffer: "%.6g", or "%.9g" when the short
  *       text does not parse back (strtof) to the same float; NaN and +-Infinity spelled out; a
- *       ".0" added to integral texts, as RapidJSON's writer does.
+ *       ".0" added to integral texts, as RapidJSON's writer does. The digits are computed exactly
+ *       in 128-bit integers for magnitudes from about 1e-23 to 1e6, by snprintf and strtof
+ *       beyond; the two agree on every finite float32 (all 2^32 bit patterns were compared once).
  *
- * Built by serving/build_ext.sh (make setup, and the model-server image's build stage).
+ * Built by serving/build_ext.sh: make setup, and the model-server and trainer images' build
+ * stages.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
