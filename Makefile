@@ -46,10 +46,11 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/packag
 	@touch $@
 
 # The REST hot path's JSON <-> float tensor code, in C (serving/_jsonfloat.c), built for the venv's
-# Python (pyproject pins 3.11).
+# Python. build_ext.sh names the file from sysconfig; this name assumes pyproject's Python 3.11.
 JSONFLOAT := serving/_jsonfloat.cpython-311-$(shell uname -m)-linux-gnu.so
 $(JSONFLOAT): serving/_jsonfloat.c serving/build_ext.sh .venv/.synced
 	bash serving/build_ext.sh $(PY)
+	@test -f $@ || { echo "Makefile: build_ext.sh did not write $@ (Python other than 3.11?)" >&2; exit 1; }
 
 setup: .venv/.synced envs/tfjs/.venv/.synced envs/tflite214/.venv/.synced $(NODE_DIR)/node_modules/.installed $(JSONFLOAT) ## build the locked environments and the C extension (idempotent)
 

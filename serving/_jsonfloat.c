@@ -43,48 +43,6 @@ typedef struct {
     Py_ssize_t n; /* values written */
 } Packer;
 
-static void put(Packer *p, double d) {
-    if (p->as_double)
-        ((double *)p->out)[p->n++] = d;
-    else
-        ((float *)p->out)[p->n++] = (float)d;
-}
-
-/* A leaf must be an exact int or float: bool is an int subclass, and TF Serving refuses it. */
-static int fill(Packer *p, PyObject *v, int depth) {
-    if (depth == p->rank) {
-        if (PyFloat_CheckExact(v)) {
-            put(p, PyFloat_AS_DOUBLE(v));
-            return 1;
-        }
-        if (!PyLong_CheckExact(v))
-            return 0;
-        int overflow = 0;
-        long long i = PyLong_AsLongLongAndOverflow(v, &overflow);
-        if (!overflow) { /* cast once, as numpy's int64 -> float32 does: no double rounding */
-            if (p->as_double)
-                ((double *)p->out)[p->n++] = (double)i;
-            else
-                ((float *)p->out)[p->n++] = (float)i;
-            return 1;
-        }
-        double d = PyLong_AsDouble(v);
-        if (d == -1.0 && PyErr_Occurred()) {
-            PyErr_Clear(); /* beyond a double: the careful path words the error */
-            return 0;
-        }
-        put(p, d);
-        return 1;
-    }
-    if (!PyList_CheckExact(v) || PyList_GET_SIZE(v) != p->dims[depth])
-        return 0;
-    for (Py_ssize_t i = 0; i < p->dims[depth]; i++) {
-        if (!fill(p, PyList_GET_ITEM(v, i), depth + 1))
-            return 0;
-    }
-    return 1;
-}
-
 /* Every list at every depth has the length the first items set: checked before the buffer is
  * sized from those lengths, so a small body cannot ask for a huge allocation. */
 static int rectangular(const Packer *p, PyObject *v, int depth) {
@@ -96,6 +54,46 @@ static int rectangular(const Packer *p, PyObject *v, int depth) {
         return 1; /* the leaves are checked while they are written */
     for (Py_ssize_t i = 0; i < p->dims[depth]; i++) {
         if (!rectangular(p, PyList_GET_ITEM(v, i), depth + 1))
+            return 0;
+    }
+    return 1;
+}
+
+/* One leaf into the buffer. It must be an exact int or float: bool is an int subclass, and TF
+ * Serving refuses it. An int that fits int64 is cast straight to float32 (one rounding, as
+ * TF Serving's int64 -> float and numpy's astype do); a larger one goes through a double. */
+static int put(Packer *p, PyObject *v) {
+    double d;
+    if (PyFloat_CheckExact(v)) {
+        d = PyFloat_AS_DOUBLE(v);
+    } else if (PyLong_CheckExact(v)) {
+        int overflow = 0;
+        long long i = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (!overflow && !p->as_double) {
+            ((float *)p->out)[p->n++] = (float)i;
+            return 1;
+        }
+        d = overflow ? PyLong_AsDouble(v) : (double)i;
+        if (d == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear(); /* beyond a double: the careful path words the error */
+            return 0;
+        }
+    } else {
+        return 0;
+    }
+    if (p->as_double)
+        ((double *)p->out)[p->n++] = d;
+    else
+        ((float *)p->out)[p->n++] = (float)d;
+    return 1;
+}
+
+/* The leaves in C order; the lists are already known to be rectangular. */
+static int fill(Packer *p, PyObject *v, int depth) {
+    if (depth == p->rank)
+        return put(p, v);
+    for (Py_ssize_t i = 0; i < p->dims[depth]; i++) {
+        if (!fill(p, PyList_GET_ITEM(v, i), depth + 1))
             return 0;
     }
     return 1;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Compiles serving/_jsonfloat.c into an extension module beside it, for the given Python:
 #   bash serving/build_ext.sh .venv/bin/python
-# Run by `make setup` and in the model-server image's build stage; needs a C compiler and the
-# interpreter's headers (Python.h).
+# Run by `make setup` and in the model-server and trainer images' build stages; needs a C compiler
+# and the interpreter's headers (Python.h).
 set -euo pipefail
 python="${1:?usage: build_ext.sh PYTHON}"
 here="$(cd "$(dirname "$0")" && pwd)"

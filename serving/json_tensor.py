@@ -16,12 +16,12 @@ import numpy as np
 from tensorflow.core.example import example_pb2
 
 from serving.errors import ServingError, invalid
+from serving.servable import Signature, TensorSpec
 
 try:
     from serving import _jsonfloat
 except ImportError as e:  # a C extension: compiled by `make setup` (serving/build_ext.sh)
     raise ImportError("serving/_jsonfloat.c is not built: run `make setup`") from e
-from serving.servable import Signature, TensorSpec
 
 Tensors = dict[str, np.ndarray]
 _DEBUG_LIMIT = 256  # TF Serving truncates the JSON it quotes in error messages
@@ -90,7 +90,7 @@ def _rows(instances, sig: Signature) -> Tensors:
             "required as per tensorinfo_map"
         )
     (spec,) = sig.inputs.values()
-    fast = _numeric_fast_path(instances, spec)
+    fast = _packed(instances, spec)
     if fast is not None:
         return {spec.key: fast}
     for i, item in enumerate(instances):
@@ -99,16 +99,11 @@ def _rows(instances, sig: Signature) -> Tensors:
     return {spec.key: _stack(instances, spec, lambda i: f"{i} of 'instances' list")}
 
 
-def _numeric_fast_path(instances: list, spec: TensorSpec) -> np.ndarray | None:
-    """Well-formed numbers straight into a tensor, in C; None sends them the careful way, which
-    also words the errors as TF Serving does."""
+def _packed(value, spec: TensorSpec) -> np.ndarray | None:
+    """A full rectangular array of JSON ints and floats for a float spec, read in C; None sends
+    the value the careful way, which also words the errors as TF Serving does."""
     if spec.dtype.kind != "f":
         return None
-    return _packed(instances, spec)
-
-
-def _packed(value, spec: TensorSpec) -> np.ndarray | None:
-    """A full rectangular array of JSON ints and floats as the float spec's dtype, or None."""
     double = spec.dtype.itemsize == 8
     packed = _jsonfloat.pack(value, double)
     if packed is None:
@@ -232,11 +227,10 @@ def to_array(value, spec: TensorSpec) -> np.ndarray:
         out = np.empty(len(flat), dtype=object)
         out[:] = flat
         return out.reshape(shape)
-    if spec.dtype.kind == "f":  # numbers in C; the leaf check below words anything else
-        fast = _packed(value, spec)
-        if fast is not None:
-            return fast
-    else:
+    fast = _packed(value, spec)  # floats in C; the leaf check below words anything else
+    if fast is not None:
+        return fast
+    if spec.dtype.kind != "f":
         try:  # ints and bools: numpy parses well-formed lists in C
             array = np.asarray(value)
         except ValueError:

@@ -8,7 +8,7 @@ import pytest
 
 from serving import _jsonfloat
 from serving.errors import ServingError
-from serving.json_tensor import _float_rows, _numeric_fast_path, format_float, to_array
+from serving.json_tensor import _float_rows, _packed, format_float, to_array
 from serving.servable import TensorSpec
 
 FLOAT = TensorSpec("image", np.dtype(np.float32), 1, (-1, 8, 8, 1))
@@ -86,16 +86,17 @@ def test_the_c_row_writer_takes_only_float32_matrices():
     [
         np.random.default_rng(3).random((2, 8, 8, 1)).tolist(),
         [[[[1]] * 8] * 8],  # ints are numbers too
-        [[[[0.1], [-7], [2**40 + 1], [16777217]] * 2] * 8],  # int64 -> float32 rounds once
+        [[[[0.1], [-7], [2**40 + 1], [16777217]] * 2] * 8],  # ints among floats
+        # int64 -> float32 rounds once (2^54 + 2^31); through a double it would give 2^54
+        [[[[2**54 + 2**30 + 1]] * 8] * 8],
         [[[[float("nan")], [float("inf")], [-0.0], [1e-45]] * 2] * 8],
         [[[[2**70]] * 8] * 8],  # beyond int64, still a JSON number
     ],
 )
 def test_the_c_reader_packs_numbers_exactly_as_numpy_does(value):
-    fast = _numeric_fast_path(value, FLOAT)
+    fast = _packed(value, FLOAT)
     assert fast.dtype == np.float32 and fast.flags.writeable
-    expected = np.asarray(value, dtype=np.float64 if 2**70 in np.ravel(value) else None)
-    expected = expected.astype(np.float32)
+    expected = np.asarray(value).astype(np.float32)
     assert fast.shape == expected.shape
     assert fast.tobytes() == expected.tobytes()
 
