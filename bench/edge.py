@@ -1,10 +1,10 @@
 """bench-edge: every TFLite variant in LiteRT beside the SavedModel signature and the Keras call.
 
-python -m mobile.bench_edge --name digits    # writes models/reports/<name>/bench-edge.md, bench.md
+python -m bench.edge --name digits    # writes models/reports/<name>/bench-edge.md, bench.md
 
-The one module under mobile/ that imports TensorFlow (it times the two TensorFlow calls the TFLite
-files are compared with); the edge runtime never imports it. All three run on the same golden
-inputs with the same thread count (TensorFlow's intra- and inter-op pools are set to it).
+It imports TensorFlow to time the two calls the TFLite files are compared with; the edge runtime
+it drives (mobile/) does not. All three run on the same golden inputs with the same thread count
+(TensorFlow's intra- and inter-op pools are set to it).
 """
 
 from __future__ import annotations
@@ -19,14 +19,23 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.table import Column, Table, write_report
 from mobile.bench import single_sample_latency, time_calls
 from mobile.check import check
 from mobile.errors import BadInput
 from mobile.runtime import TfliteModel, native_stderr, version_of
+from pipeline.config import DEFAULT_NAME, MODELS_DIR, SERVING_SIGNATURE
+from pipeline.data import read_golden
+from pipeline.errors import UserError
+from pipeline.layout import Layout
+from pipeline.metadata import ModelInfo, size_of
+from pipeline.targets import TARGETS
+from serving.quiet import quiet_import_tensorflow
 
 BATCH = 32
-# The issue's targets: int8 at most 30% of fp32's size, int8 accuracy within 2 points of fp32,
-# fp32 single-sample p50 at least 10x faster than the Keras call.
+# What makes the edge files worth shipping: int8 at most 30% of fp32's size and within 2 accuracy
+# points of it (small without being wrong), fp32 in LiteRT at least 10x faster per sample than
+# the Keras call (the reason to convert at all).
 MAX_INT8_SIZE_SHARE = 0.30
 MAX_INT8_ACCURACY_DROP = 0.02
 MIN_FP32_SPEEDUP_OVER_KERAS = 10.0
@@ -75,8 +84,6 @@ def compatibility(path: Path) -> str:
 
 
 def run(name: str, models_dir: Path, threads: int, runs: int, batch_runs: int):
-    from pipeline.ui import quiet_import_tensorflow
-
     quiet_import_tensorflow()
     import tensorflow as tf
 
@@ -87,12 +94,6 @@ def run(name: str, models_dir: Path, threads: int, runs: int, batch_runs: int):
     with native_stderr():  # the CUDA probe's "failed call to cuInit" line on CPU-only machines
         tf.config.list_physical_devices()
 
-    from pipeline.artifacts import artifact_path
-    from pipeline.config import SERVING_SIGNATURE, TFLITE_VARIANTS
-    from pipeline.data import read_golden
-    from pipeline.layout import Layout
-    from pipeline.metadata import ModelInfo, size_of
-
     layout = Layout(models_dir, name)
     info = ModelInfo.read(layout.keras_dir / "metadata.json")
     version = layout.latest_version()
@@ -100,12 +101,12 @@ def run(name: str, models_dir: Path, threads: int, runs: int, batch_runs: int):
         raise BadInput(f"no SavedModel under {layout.serving_base}: run `make all` first")
     golden = read_golden(layout.golden_dir)
     rows = []
-    for variant in TFLITE_VARIANTS:
-        path = artifact_path(layout, f"tflite-{variant}", version)
+    for target in [t for t in TARGETS.values() if t.family == "tflite"]:
+        path = target.path(layout, version)
         if not path.is_file():
             raise BadInput(f"no {path}: run `make all` first")
         model = TfliteModel(path, "litert", threads)
-        row = measure(f"tflite-{variant}", "litert", size_of(path), model, golden, runs, batch_runs)
+        row = measure(target.name, "litert", size_of(path), model, golden, runs, batch_runs)
         row.tflite_runtime = compatibility(path)
         rows.append(row)
 
@@ -141,8 +142,8 @@ def run(name: str, models_dir: Path, threads: int, runs: int, batch_runs: int):
     return layout, info, rows, versions
 
 
-def targets(rows: list[Row]) -> list[tuple[str, str, bool]]:
-    """(target, measured, met) for each of the issue's three targets."""
+def check_targets(rows: list[Row]) -> list[tuple[str, str, bool]]:
+    """(target, measured, met) for each of the figures above."""
     by = {r.target: r for r in rows}
     fp32, int8, keras_row = by["tflite-fp32"], by["tflite-int8"], by["keras"]
     share = int8.bytes / fp32.bytes
@@ -173,27 +174,22 @@ def targets(rows: list[Row]) -> list[tuple[str, str, bool]]:
     return result
 
 
-HEADER = [
-    "target",
-    "runtime",
-    "KB",
-    "p50 ms",
-    "p99 ms",
-    "p50 vs Keras",
-    "p50 vs SavedModel",
-    f"samples/s @{BATCH}",
-    "samples/s vs Keras",
-    "accuracy",
-    "agreement",
-    "tflite-runtime 2.14",
-]
-
-
-def table(rows: list[Row]) -> list[list[str]]:
+def tables(name: str, rows: list[Row], checks) -> tuple[Table, Table]:
+    """The measurements, each row against the Keras and SavedModel calls; the targets."""
     by = {r.target: r for r in rows}
     keras_row, saved = by["keras"], by["savedmodel"]
-    return [
+    measured = Table(
+        f"bench-edge: {name}",
         [
+            Column("target", "left"),
+            Column("runtime", "left"),
+            *map(Column, ("KB", "p50 ms", "p99 ms", "p50 vs Keras", "p50 vs SavedModel")),
+            *map(Column, (f"samples/s @{BATCH}", "samples/s vs Keras", "accuracy", "agreement")),
+            Column("tflite-runtime 2.14", "left"),
+        ],
+    )
+    for r in rows:
+        measured.add(
             r.target,
             r.runtime,
             f"{r.bytes / 1024:.1f}",
@@ -206,13 +202,18 @@ def table(rows: list[Row]) -> list[list[str]]:
             "-" if r.accuracy is None else f"{r.accuracy:.2%}",
             f"{r.agreement:.2%}",
             r.tflite_runtime,
-        ]
-        for r in rows
-    ]
+        )
+    verdicts = Table(
+        "targets", [Column("target", "left"), Column("measured", "left"), Column("result", "left")]
+    )
+    for target, value, ok in checks:
+        verdicts.add(target, value, "met" if ok else "MISSED", strong=not ok)
+    return measured, verdicts
 
 
-def render(name: str, rows, checks, versions, threads: int, runs: int, commit: str) -> str:
-    body = table(rows)
+def render(
+    name: str, measured: Table, verdicts: Table, versions, threads: int, runs: int, commit: str
+) -> str:
     lines = [
         "# bench-edge",
         "",
@@ -226,43 +227,19 @@ def render(name: str, rows, checks, versions, threads: int, runs: int, commit: s
         "through `mobile.TfliteModel` (quantizing int8 inputs and dequantizing outputs included); "
         "the last column is `python -m mobile check MODEL --runtime tflite-runtime`.",
         "",
-        "| " + " | ".join(HEADER) + " |",
-        "| --- | --- |" + " ---: |" * (len(HEADER) - 3) + " --- |",
-        *["| " + " | ".join(row) + " |" for row in body],
+        measured.markdown(),
         "",
-        "| target | measured | result |",
-        "| --- | --- | --- |",
-        *[f"| {t} | {m} | {'met' if ok else '**MISSED**'} |" for t, m, ok in checks],
+        verdicts.markdown(),
         "",
     ]
     return "\n".join(lines)
 
 
-def print_tables(name: str, rows, checks) -> None:
-    from rich.table import Table
-
-    from pipeline import ui
-
-    t = Table(title=f"bench-edge: {name}")
-    for column in HEADER:
-        t.add_column(column, justify="left" if column in ("target", "runtime") else "right")
-    for row in table(rows):
-        t.add_row(*row)
-    ui.out.print(t)
-    t = Table(title="targets")
-    for column in ("target", "measured", "result"):
-        t.add_column(column)
-    for target, measured, ok in checks:
-        t.add_row(target, measured, "[green]met[/]" if ok else "[bold red]MISSED[/]")
-    ui.out.print(t)
-
-
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.config import DEFAULT_NAME, MODELS_DIR
-    from pipeline.errors import UserError
-
-    parser = argparse.ArgumentParser(prog="python -m mobile.bench_edge", description=__doc__)
-    parser.add_argument("--name", default=DEFAULT_NAME, help="model name (default: digits)")
+    parser = argparse.ArgumentParser(prog="python -m bench.edge", description=__doc__)
+    parser.add_argument(
+        "--name", default=DEFAULT_NAME, help=f"model name (default: {DEFAULT_NAME})"
+    )
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="default: models/")
     parser.add_argument("--threads", type=int, default=1, help="threads for every runtime")
     parser.add_argument("--runs", type=int, default=300, help="single-sample calls timed")
@@ -279,18 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     except (BadInput, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from pipeline.bench import collect
-    from pipeline.layout import write_text_atomic
-
-    checks = targets(rows)
-    print_tables(args.name, rows, checks)
-    text = render(args.name, rows, checks, versions, args.threads, args.runs, info.source_commit)
-    write_text_atomic(layout.reports_dir / "bench-edge.md", text)
-    collect(layout.reports_dir)
-    print(
-        f"wrote {layout.reports_dir / 'bench-edge.md'} in {time.perf_counter() - start:.0f} s",
-        file=sys.stderr,
+    checks = check_targets(rows)
+    measured, verdicts = tables(args.name, rows, checks)
+    measured.print()
+    verdicts.print()
+    text = render(
+        args.name, measured, verdicts, versions, args.threads, args.runs, info.source_commit
     )
+    path = write_report(layout.reports_dir, "edge", text)
+    print(f"wrote {path} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return 0 if all(ok for _, _, ok in checks) else 1
 
 

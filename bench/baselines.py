@@ -1,7 +1,7 @@
 """The two servers bench-serving measures the model server against, on the same HTTP stack.
 
-python -m serving.baselines floor --port 9000              # parse the body, answer a canned reply
-python -m serving.baselines naive --port 9001 --keras m.keras   # Keras model.predict per request
+python -m bench.baselines floor --port 9000                   # parse the body, send a canned reply
+python -m bench.baselines naive --port 9001 --keras m.keras   # Keras model.predict per request
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import uvloop
 from aiohttp import web
 
-from pipeline.ui import quiet_import_tensorflow
+from serving.quiet import quiet_import_tensorflow
 
 # What the model server answers for one digit, so the floor sends a reply of the same size.
 CANNED = json.dumps({"predictions": [[0.0001] * 9 + [0.9991]]}).encode()
@@ -55,7 +55,7 @@ def naive_app(keras_path: str) -> web.Application:
 
 def main() -> None:
     p = argparse.ArgumentParser(
-        prog="python -m serving.baselines", description=__doc__.splitlines()[0]
+        prog="python -m bench.baselines", description=__doc__.splitlines()[0]
     )
     p.add_argument("kind", choices=["floor", "naive"])
     p.add_argument("--port", type=int, required=True)

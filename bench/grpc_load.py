@@ -1,21 +1,21 @@
 """A small gRPC load generator: N concurrent Predict calls in a loop for D seconds, official stubs.
 
-python -m serving.grpc_load 127.0.0.1:8500 digits x.npy 64 10    # prints one JSON line
+python -m bench.grpc_load 127.0.0.1:8500 digits x.npy 64 10    # prints one JSON line
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from pipeline.ui import quiet_import_tensorflow
+from serving.quiet import quiet_import_tensorflow
 
 
 async def drive(target: str, name: str, x: np.ndarray, concurrency: int, duration: float) -> dict:
@@ -61,9 +61,18 @@ async def drive(target: str, name: str, x: np.ndarray, concurrency: int, duratio
 
 
 def main() -> None:
-    target, name, npy, concurrency, duration = sys.argv[1:6]
+    p = argparse.ArgumentParser(
+        prog="python -m bench.grpc_load", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("target", help="host:port of the gRPC server")
+    p.add_argument("name", help="model name")
+    p.add_argument("npy", help="inputs, one request per row")
+    p.add_argument("concurrency", type=int, help="calls in flight")
+    p.add_argument("duration", type=float, help="seconds")
+    args = p.parse_args()
     quiet_import_tensorflow()
-    result = asyncio.run(drive(target, name, np.load(npy), int(concurrency), float(duration)))
+    x = np.load(args.npy)
+    result = asyncio.run(drive(args.target, args.name, x, args.concurrency, args.duration))
     print(json.dumps(result))
 
 
