@@ -116,13 +116,13 @@ def bench(args) -> int:
 
 
 def inspect(args) -> int:
-    from mobile import inspect as inspect_model
+    from mobile import describe
 
-    model_file = inspect_model.read(args.model)
+    model_file = describe.read(args.model)
     if args.json:
-        print(json.dumps(inspect_model.to_dict(model_file), indent=2))
+        print(json.dumps(describe.to_dict(model_file), indent=2))
     else:
-        print(inspect_model.render(model_file))
+        print(describe.render(model_file))
     return 0
 
 

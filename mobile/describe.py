@@ -1,4 +1,4 @@
-"""`inspect`: what a .tflite file says about itself, read from the flatbuffer without running it."""
+"""`python -m mobile inspect`: what a .tflite file says about itself, read without running it."""
 
 from __future__ import annotations
 

@@ -115,10 +115,32 @@ def _array(value) -> np.ndarray:
 
 
 def _read(schema, path: Path, data: bytes) -> ModelFile:
+    """Every table of the file, in order: opcodes, buffers, subgraphs, signatures, metadata."""
     model = schema.Model.GetRootAs(data, 0)
-    ops_by_code = _names(schema.BuiltinOperator)
-    types = {k: v.lower() for k, v in _names(schema.TensorType).items()}
+    codes = _operator_codes(schema, model)
+    buffers = _buffer_sizes(model, path, data)
+    tensors_by_subgraph, used = _subgraphs(schema, model, codes, len(buffers), path)
+    signatures = _signatures(model, tensors_by_subgraph)
+    min_runtime = _min_runtime_version(model, len(buffers))
+    operators = [
+        Operator(name, version, count, builtin)
+        for (name, version, builtin), count in sorted(used.items())
+    ]
+    return ModelFile(
+        path=path,
+        bytes=len(data),
+        schema_version=model.Version(),
+        description=(model.Description() or b"").decode(errors="replace"),
+        min_runtime_version=min_runtime,
+        signatures=signatures,
+        operators=operators,
+        weight_bytes=sum(buffers),
+    )
 
+
+def _operator_codes(schema, model) -> list[tuple[str, int, bool]]:
+    """(name, version, builtin) for each entry of the model's operator code table."""
+    ops_by_code = _names(schema.BuiltinOperator)
     codes = []
     for i in range(model.OperatorCodesLength()):
         oc = model.OperatorCodes(i)
@@ -127,9 +149,12 @@ def _read(schema, path: Path, data: bytes) -> ModelFile:
         builtin = code != schema.BuiltinOperator.CUSTOM
         name = ops_by_code.get(code, f"BUILTIN_{code}") if builtin else oc.CustomCode().decode()
         codes.append((name, oc.Version(), builtin))
+    return codes
 
-    weight_bytes = 0
-    buffers = []
+
+def _buffer_sizes(model, path: Path, data: bytes) -> list[int]:
+    """Each buffer's size in bytes, refusing one that ends past the end of the file."""
+    sizes = []
     for i in range(model.BuffersLength()):
         buffer = model.Buffers(i)
         size = len(_array(buffer.DataAsNumpy()))  # raises if the vector runs past the end
@@ -138,44 +163,67 @@ def _read(schema, path: Path, data: bytes) -> ModelFile:
             size = buffer.Size()
             if offset + size > len(data):
                 raise BadInput(f"{path}: truncated TFLite file (buffer {i} ends past the end)")
-        buffers.append(size)
-        weight_bytes += size
+        sizes.append(size)
+    return sizes
 
+
+def _subgraphs(
+    schema, model, codes: list, buffer_count: int, path: Path
+) -> tuple[list[list[Tensor]], Counter]:
+    """Each subgraph's tensors, and how many nodes over all subgraphs use each operator code."""
+    types = {k: v.lower() for k, v in _names(schema.TensorType).items()}
     used = Counter()
     tensors_by_subgraph = []
     for s in range(model.SubgraphsLength()):
         subgraph = model.Subgraphs(s)
-        tensors = []
-        for t in range(subgraph.TensorsLength()):
-            tensor = subgraph.Tensors(t)
-            shape = _array(tensor.ShapeSignatureAsNumpy())
-            if len(shape) == 0:
-                shape = _array(tensor.ShapeAsNumpy())
-            q = tensor.Quantization()
-            scales = tuple(float(v) for v in _array(q.ScaleAsNumpy())) if q else ()
-            zeros = tuple(int(v) for v in _array(q.ZeroPointAsNumpy())) if q else ()
-            if tensor.Buffer() >= len(buffers):
-                raise BadInput(f"{path}: corrupt TFLite file (tensor {t} names a missing buffer)")
-            tensors.append(
-                Tensor(
-                    (tensor.Name() or b"").decode(errors="replace"),
-                    types.get(tensor.Type(), f"type{tensor.Type()}"),
-                    tuple(int(d) for d in shape),
-                    scales,
-                    zeros,
-                )
-            )
-        for o in range(subgraph.OperatorsLength()):
-            op = subgraph.Operators(o)
-            index = op.OpcodeIndex()
-            if index >= len(codes):
-                raise BadInput(f"{path}: corrupt TFLite file (operator {o} has no opcode)")
-            for t in (*_array(op.InputsAsNumpy()), *_array(op.OutputsAsNumpy())):
-                if t >= len(tensors):
-                    raise BadInput(f"{path}: corrupt TFLite file (operator {o} tensor {t})")
-            used[codes[index]] += 1
+        tensors = _tensors(subgraph, types, buffer_count, path)
+        used.update(_operator_uses(subgraph, codes, len(tensors), path))
         tensors_by_subgraph.append(tensors)
+    return tensors_by_subgraph, used
 
+
+def _tensors(subgraph, types: dict[int, str], buffer_count: int, path: Path) -> list[Tensor]:
+    """A subgraph's tensors with their shape signatures and quantization."""
+    tensors = []
+    for t in range(subgraph.TensorsLength()):
+        tensor = subgraph.Tensors(t)
+        shape = _array(tensor.ShapeSignatureAsNumpy())
+        if len(shape) == 0:
+            shape = _array(tensor.ShapeAsNumpy())
+        q = tensor.Quantization()
+        scales = tuple(float(v) for v in _array(q.ScaleAsNumpy())) if q else ()
+        zeros = tuple(int(v) for v in _array(q.ZeroPointAsNumpy())) if q else ()
+        if tensor.Buffer() >= buffer_count:
+            raise BadInput(f"{path}: corrupt TFLite file (tensor {t} names a missing buffer)")
+        tensors.append(
+            Tensor(
+                (tensor.Name() or b"").decode(errors="replace"),
+                types.get(tensor.Type(), f"type{tensor.Type()}"),
+                tuple(int(d) for d in shape),
+                scales,
+                zeros,
+            )
+        )
+    return tensors
+
+
+def _operator_uses(subgraph, codes: list, tensor_count: int, path: Path) -> Counter:
+    """How many of a subgraph's nodes use each operator code, checking what each node names."""
+    used = Counter()
+    for o in range(subgraph.OperatorsLength()):
+        op = subgraph.Operators(o)
+        index = op.OpcodeIndex()
+        if index >= len(codes):
+            raise BadInput(f"{path}: corrupt TFLite file (operator {o} has no opcode)")
+        for t in (*_array(op.InputsAsNumpy()), *_array(op.OutputsAsNumpy())):
+            if t >= tensor_count:
+                raise BadInput(f"{path}: corrupt TFLite file (operator {o} tensor {t})")
+        used[codes[index]] += 1
+    return used
+
+
+def _signatures(model, tensors_by_subgraph: list[list[Tensor]]) -> dict:
+    """Each signature's inputs and outputs, named by their signature keys."""
     signatures = {}
     for i in range(model.SignatureDefsLength()):
         sig = model.SignatureDefs(i)
@@ -195,25 +243,15 @@ def _read(schema, path: Path, data: bytes) -> ModelFile:
             "inputs": side(sig.InputsLength(), sig.Inputs),
             "outputs": side(sig.OutputsLength(), sig.Outputs),
         }
+    return signatures
 
+
+def _min_runtime_version(model, buffer_count: int) -> str | None:
+    """The min_runtime_version metadata the converter wrote, if any."""
     min_runtime = None
     for i in range(model.MetadataLength()):
         meta = model.Metadata(i)
-        if meta.Name() == b"min_runtime_version" and meta.Buffer() < len(buffers):
+        if meta.Name() == b"min_runtime_version" and meta.Buffer() < buffer_count:
             raw = bytes(_array(model.Buffers(meta.Buffer()).DataAsNumpy()))
             min_runtime = raw.split(b"\0")[0].decode(errors="replace") or None
-
-    operators = [
-        Operator(name, version, count, builtin)
-        for (name, version, builtin), count in sorted(used.items())
-    ]
-    return ModelFile(
-        path=path,
-        bytes=len(data),
-        schema_version=model.Version(),
-        description=(model.Description() or b"").decode(errors="replace"),
-        min_runtime_version=min_runtime,
-        signatures=signatures,
-        operators=operators,
-        weight_bytes=weight_bytes,
-    )
+    return min_runtime

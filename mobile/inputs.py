@@ -88,23 +88,11 @@ def load_input(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     `shape` is the model input's shape signature, batch first (-1 where dynamic).
     """
     path = Path(path)
+    if path.suffix.lower() == ".npy":
+        return load_npy(path, shape)
     if not path.is_file():
         raise BadInput(f"input file not found: {path}")
     sample = tuple(shape[1:])
-    if path.suffix.lower() == ".npy":
-        try:
-            x = np.load(path, allow_pickle=False)
-        except Exception as exc:
-            raise BadInput(f"{path}: not a readable .npy array ({exc})") from None
-        x = np.asarray(x, dtype=np.float32)
-        if _fits(x.shape, sample):
-            x = x[np.newaxis]
-        if x.ndim != len(sample) + 1 or not _fits(x.shape[1:], sample):
-            raise BadInput(
-                f"{path}: shape {list(x.shape)} does not fit the model input "
-                f"{_show(sample)} (or a batch of it)"
-            )
-        return x
     if len(sample) != 3 or sample[-1] != 1 or min(sample) < 1:
         raise BadInput(
             f"images need a model with an [H, W, 1] input; this one takes {_show(sample)}"
@@ -116,9 +104,34 @@ def load_input(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     return image[np.newaxis]
 
 
-def _fits(got: tuple[int, ...], want: tuple[int, ...]) -> bool:
-    return len(got) == len(want) and all(w in (-1, g) for g, w in zip(got, want, strict=True))
+def load_npy(path: Path, shape: tuple[int | None, ...]) -> np.ndarray:
+    """An .npy array as a float32 batch for a model input of `shape` (batch first).
+
+    -1 or None marks a dynamic dimension (TFLite's and Keras's spellings). One sample gets a batch
+    axis; anything else that does not fit raises BadInput with one line naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"input file not found: {path}")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise BadInput(f"{path}: not a readable .npy array ({exc})") from None
+    x = np.asarray(x, dtype=np.float32)
+    sample = tuple(shape[1:])
+    if _fits(x.shape, sample):
+        x = x[np.newaxis]
+    if x.ndim != len(sample) + 1 or not _fits(x.shape[1:], sample):
+        raise BadInput(
+            f"{path}: shape {list(x.shape)} does not fit the model input "
+            f"{_show(sample)} (or a batch of it)"
+        )
+    return x
 
 
-def _show(shape: tuple[int, ...]) -> list:
-    return ["?" if d == -1 else d for d in shape]
+def _fits(got: tuple[int, ...], want: tuple[int | None, ...]) -> bool:
+    return len(got) == len(want) and all(w in (-1, None, g) for g, w in zip(got, want, strict=True))
+
+
+def _show(shape: tuple[int | None, ...]) -> list:
+    return ["?" if d in (-1, None) else d for d in shape]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from pipeline.ui import quiet_import_tensorflow
+from serving.quiet import quiet_import_tensorflow
 
 
 def _bool(text: str) -> bool:

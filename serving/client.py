@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from serving.config import DEFAULT_MODEL_NAME
+
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SIGNATURE = "predict_image"  # PNG/JPEG bytes in, decoded and downsampled in the graph
 IMAGE_INPUT = "image_bytes"
@@ -52,7 +54,7 @@ def _error_text(e: urllib.error.HTTPError) -> str:
 def grpc_predict(
     target: str, model: str, inputs: dict, signature: str, version: int | None, timeout=30
 ) -> dict[str, np.ndarray]:
-    from pipeline.ui import quiet_import_tensorflow
+    from serving.quiet import quiet_import_tensorflow
 
     quiet_import_tensorflow(init_devices=True)  # its start-up lines are not the client's output
     import grpc
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m serving.client", description=__doc__.splitlines()[0]
     )
     p.add_argument("protocol", choices=["rest", "grpc"])
-    p.add_argument("--model", default="digits")
+    p.add_argument("--model", default=DEFAULT_MODEL_NAME)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", type=Path, help="PNG or JPEG (sent as bytes to predict_image)")
     source.add_argument("--npy", type=Path, help="float32 array [N, 8, 8, 1] (serving_default)")

@@ -90,6 +90,10 @@ def _schemas():
 
 BatchingParametersProto, MonitoringConfigProto = _schemas()
 DEFAULT_METRICS_PATH = "/monitoring/prometheus/metrics"
+# The model name the client asks for by default: it matches the pipeline's default model name
+# and the MODEL_NAME the server image serves. The server's own --model_name defaults to
+# "default", as tensorflow_model_server's does.
+DEFAULT_MODEL_NAME = "digits"
 
 
 def _parse(path: Path, message):

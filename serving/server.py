@@ -49,10 +49,34 @@ class Options:
 
 
 async def serve(options: Options) -> None:
+    """Load the models, serve gRPC and REST until SIGTERM or SIGINT, then drain and stop."""
     loop = asyncio.get_running_loop()
     loader = ThreadPoolExecutor(1, thread_name_prefix="load")  # one load at a time
     workers = ThreadPoolExecutor(options.model_threads, thread_name_prefix="model")
     metrics = Metrics()
+    manager = await _load_models(options, loader, metrics)
+    _freeze_startup_objects()
+    service = Service(manager, workers, metrics, options.batching)
+
+    async def reload(specs: list[ModelSpec]) -> None:
+        await loop.run_in_executor(loader, manager.configure, specs)
+
+    grpc_server = await _start_grpc(options, service, reload)
+    runner = await _start_rest(options, service, grpc_server) if options.rest_api_port else None
+    tasks = _start_polling(options, manager, loader, reload)
+    _log_serving(options, manager, rest=runner is not None)
+
+    await _until_signalled(loop)
+    await _drain(options, service, tasks, grpc_server, runner)
+    workers.shutdown(wait=True)
+    loader.shutdown(wait=False, cancel_futures=True)
+    log.info("stopped")
+
+
+async def _load_models(
+    options: Options, loader: ThreadPoolExecutor, metrics: Metrics
+) -> ModelManager:
+    """A manager with every configured model loaded; a missing path or failed load is fatal."""
     manager = ModelManager(
         warmup=options.enable_model_warmup,
         allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
@@ -63,9 +87,16 @@ async def serve(options: Options) -> None:
         if not spec.base_path.is_dir():
             raise ConfigError(f"Could not find base path {spec.base_path} for servable {spec.name}")
     try:
-        await loop.run_in_executor(loader, manager.configure, options.models, True)
+        await asyncio.get_running_loop().run_in_executor(
+            loader, manager.configure, options.models, True
+        )
     except ServingError as e:
         raise ConfigError(e.message) from e
+    return manager
+
+
+def _freeze_startup_objects() -> None:
+    """Keep the garbage collector off the long-lived objects start-up left behind."""
     # TensorFlow leaves ~1M long-lived Python objects; a full collection walking them stalls the
     # event loop for 100+ ms. Freezing moves them out of the collector's sight (as CPython docs
     # suggest for servers); later loads freeze what they add.
@@ -74,11 +105,10 @@ async def serve(options: Options) -> None:
     # Measured with gc.callbacks at 64 connections, the default thresholds ran ~680 young and ~6
     # full collections a second under load (0.87 s in 10 s, ~14 us a request); these, none.
     gc.set_threshold(50_000, 10, 10)
-    service = Service(manager, workers, metrics, options.batching)
 
-    async def reload(specs: list[ModelSpec]) -> None:
-        await loop.run_in_executor(loader, manager.configure, specs)
 
+async def _start_grpc(options: Options, service: Service, reload) -> grpc.aio.Server:
+    """The PredictionService and ModelService on --port, started."""
     grpc_server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", options.max_request_bytes),
@@ -97,47 +127,74 @@ async def serve(options: Options) -> None:
     except RuntimeError as e:
         raise ConfigError(f"cannot listen for gRPC on {options.host}:{options.port}: {e}") from e
     await grpc_server.start()
+    return grpc_server
 
-    runner = None
-    if options.rest_api_port:
-        rest = RestApi(
-            service,
-            timeout_ms=options.rest_api_timeout_in_ms,
-            max_request_bytes=options.max_request_bytes,
-            cors=options.rest_api_enable_cors_support,
-            metrics_path=options.metrics_path,
-        )
-        runner = web.AppRunner(
-            rest.app(), access_log=None, shutdown_timeout=options.shutdown_grace_seconds
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, options.host, options.rest_api_port, backlog=1024).start()
-        except OSError as e:
-            await grpc_server.stop(None)
-            raise ConfigError(
-                f"cannot listen for REST on {options.host}:{options.rest_api_port}: {e.strerror}"
-            ) from e
 
+async def _start_rest(
+    options: Options, service: Service, grpc_server: grpc.aio.Server
+) -> web.AppRunner:
+    """The REST API on --rest_api_port, started; gRPC is stopped again if the port is taken."""
+    rest = RestApi(
+        service,
+        timeout_ms=options.rest_api_timeout_in_ms,
+        max_request_bytes=options.max_request_bytes,
+        cors=options.rest_api_enable_cors_support,
+        metrics_path=options.metrics_path,
+    )
+    runner = web.AppRunner(
+        rest.app(), access_log=None, shutdown_timeout=options.shutdown_grace_seconds
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, options.host, options.rest_api_port, backlog=1024).start()
+    except OSError as e:
+        await grpc_server.stop(None)
+        raise ConfigError(
+            f"cannot listen for REST on {options.host}:{options.rest_api_port}: {e.strerror}"
+        ) from e
+    return runner
+
+
+def _start_polling(
+    options: Options, manager: ModelManager, loader: ThreadPoolExecutor, reload
+) -> list[asyncio.Task]:
+    """Background tasks that watch the base paths for versions and the config file for changes."""
     tasks = [
         asyncio.create_task(_poll_disk(manager, loader, options.file_system_poll_wait_seconds))
     ]
     if options.model_config_file and options.model_config_file_poll_wait_seconds > 0:
         tasks.append(asyncio.create_task(_poll_config(options, reload)))
+    return tasks
+
+
+def _log_serving(options: Options, manager: ModelManager, rest: bool) -> None:
+    """One line per model with its available versions, then where the server listens."""
     for name, model in manager.models.items():
         log.info("model %s: versions %s available", name, model.available() or "none")
     log.info(
         "serving gRPC on %s:%d, REST on %s",
         options.host,
         options.port,
-        f"{options.host}:{options.rest_api_port}" if runner else "(off)",
+        f"{options.host}:{options.rest_api_port}" if rest else "(off)",
     )
 
+
+async def _until_signalled(loop: asyncio.AbstractEventLoop) -> None:
+    """Return once SIGTERM or SIGINT arrives."""
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
 
+
+async def _drain(
+    options: Options,
+    service: Service,
+    tasks: list[asyncio.Task],
+    grpc_server: grpc.aio.Server,
+    runner: web.AppRunner | None,
+) -> None:
+    """Refuse new requests, stop polling, and give in-flight ones the grace period to finish."""
     log.info("shutting down: refusing new requests, finishing in-flight ones")
     service.draining = True
     for task in tasks:
@@ -145,9 +202,6 @@ async def serve(options: Options) -> None:
     await grpc_server.stop(options.shutdown_grace_seconds)
     if runner is not None:
         await runner.cleanup()
-    workers.shutdown(wait=True)
-    loader.shutdown(wait=False, cancel_futures=True)
-    log.info("stopped")
 
 
 async def _poll_disk(manager: ModelManager, loader: ThreadPoolExecutor, seconds: int) -> None:

@@ -1,1 +1,1 @@
-"""The browser demo's Python side: its dev server (make web-dev) and benchmark (make bench-web)."""
+"""The page's Python side: dev server (make web-dev), Chromium driver, stroke preprocessing twin."""

@@ -1,7 +1,8 @@
 """Building, serving and opening the demo in headless Chromium: shared by tests/e2e and bench-web.
 
 Debian's chromium with Playwright's executable-path option: Playwright cannot download its own
-browser builds here (DESIGN.md), and the pip package ships the driver it needs.
+browser builds here (only the package registries are reachable), and the pip package ships
+the driver it needs.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL_SERVER = "http://127.0.0.1:8501"  # TF Serving's REST port (DESIGN.md)
+DEFAULT_MODEL_SERVER = "http://127.0.0.1:8501"  # TF Serving's default REST port
 PROXIED = "/v1/"
 mimetypes.add_type("application/wasm", ".wasm")
 
@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--root", type=Path, default=ROOT / "web" / "dist", help="the built page")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080, help="the web demo's port (DESIGN.md)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="the web demo's port (the web image's too)"
+    )
     parser.add_argument(
         "--model-server",
         default=os.environ.get("MODEL_SERVER_URL", DEFAULT_MODEL_SERVER),

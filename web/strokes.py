@@ -4,7 +4,7 @@ The web demo's web/src/preprocess.js does the same arithmetic in the same order,
 bit-identical bitmaps (JavaScript numbers and Python floats are both IEEE doubles). The shared
 test vectors this module writes prove it on both sides:
 
-python -m pipeline.strokes web/test/vectors.json
+python -m web.strokes web/test/vectors.json
 
 How a drawing becomes a bitmap, the way the digits' source (UCI optdigits) normalized its scans:
 strokes are polylines in canvas coordinates scaled to [0, 1] (x right, y down); the box around all
@@ -139,7 +139,7 @@ def write_vectors(path: Path) -> dict:
             }
         )
     doc = {
-        "generated_by": "python -m pipeline.strokes",
+        "generated_by": "python -m web.strokes",
         "constants": {
             "BITMAP": BITMAP,
             "BLOCK": BLOCK,
@@ -154,7 +154,7 @@ def write_vectors(path: Path) -> dict:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m pipeline.strokes OUT.json")
+        sys.exit("usage: python -m web.strokes OUT.json")
     out = Path(sys.argv[1])
     write_vectors(out)
     print(f"wrote {out}")

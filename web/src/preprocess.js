@@ -1,6 +1,6 @@
 // Drawn strokes → the digits representation: a 32x32 bitmap, then 4x4 block counts over 16.
-// The twin of pipeline/strokes.py, the same arithmetic in the same order, so both give identical
-// bitmaps; web/test/vectors.json (written by `python -m pipeline.strokes`) proves it.
+// The twin of web/strokes.py, the same arithmetic in the same order, so both give identical
+// bitmaps; web/test/vectors.json (written by `python -m web.strokes`) proves it.
 // Strokes are polylines of [x, y] in [0, 1] (x right, y down); their bounding box is scaled,
 // keeping its aspect, to span the bitmap less a margin, and centred, as the digits were normalized.
 

@@ -1,4 +1,4 @@
-// The page's preprocessing equals the Python pipeline's: the vectors come from pipeline/strokes.py.
+// The page's preprocessing equals the Python twin's: the vectors come from web/strokes.py.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
@@ -6,7 +6,7 @@ import * as pre from "../src/preprocess.js";
 
 const vectors = JSON.parse(readFileSync(new URL("./vectors.json", import.meta.url), "utf8"));
 
-test("constants equal the Python pipeline's", () => {
+test("constants equal the Python twin's", () => {
   for (const [name, value] of Object.entries(vectors.constants)) {
     assert.equal(pre[name], value, name);
   }
