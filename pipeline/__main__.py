@@ -16,9 +16,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
 
-from pipeline.config import MODELS_DIR, TARGETS, PipelineConfig, TrainConfig
+from pipeline.config import DEFAULT_NAME, MODELS_DIR, PipelineConfig, TrainConfig
 from pipeline.errors import UserError
-from pipeline.ui import quiet_import_tensorflow
+from pipeline.targets import TARGETS
+from serving.quiet import quiet_import_tensorflow
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--name", default="digits", help="model name (default: digits)")
+    p.add_argument("--name", default=DEFAULT_NAME, help=f"model name (default: {DEFAULT_NAME})")
     p.add_argument(
         "--models-dir", type=Path, default=MODELS_DIR, help="artifact root (default: models/)"
     )
@@ -73,10 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="keras", help=f"one of: {', '.join(TARGETS)}")
     p.add_argument("--version", type=int, help="SavedModel version (default: latest)")
     p.add_argument("--top", type=int, default=3, help="classes to print (default: 3)")
-
-    p = sub.add_parser("bench", help="seconds per stage of a full run (writes bench-pipeline.md)")
-    _common(p)
-    _training_options(p)
     return parser
 
 
@@ -103,6 +100,11 @@ def config_from(args) -> PipelineConfig:
         cfg = replace(cfg, keep_versions=args.keep)
     if getattr(args, "strict", False):
         cfg = replace(cfg, strict=True)
+    if args.command == "predict":  # checked here, before TensorFlow's import costs seconds
+        if args.target not in TARGETS:
+            raise UserError(f"unknown target {args.target!r}; choose one of: {', '.join(TARGETS)}")
+        if args.top < 1:
+            raise UserError("--top must be at least 1")
     return cfg
 
 

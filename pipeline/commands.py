@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import shutil
 import time
-import uuid
+from dataclasses import replace
 
 import numpy as np
 from rich.table import Table
 
 from pipeline import stages, ui
-from pipeline.artifacts import artifact_path
-from pipeline.config import TARGETS, PipelineConfig
+from pipeline.config import PipelineConfig
+from pipeline.convert import Conversion
 from pipeline.data import load_input_file, read_golden
 from pipeline.errors import UserError
-from pipeline.layout import Layout, publish_replace
+from pipeline.layout import Layout, publish, staging
 from pipeline.manifest import build_manifest, read_manifest, write_manifest
 from pipeline.metadata import ModelInfo
 from pipeline.report import COLUMNS, table_rows, write_report
+from pipeline.targets import CONVERTED, TARGETS
 
 
 def _published(cfg: PipelineConfig) -> tuple[Layout, ModelInfo]:
@@ -39,10 +40,6 @@ def _version(layout: Layout, wanted: int | None) -> int:
     if wanted not in versions:
         raise UserError(f"version {wanted} not found; available: {versions}")
     return wanted
-
-
-def _staging(cfg: PipelineConfig) -> Layout:
-    return Layout(cfg.models_dir / ".staging" / f"{cfg.name}-{uuid.uuid4().hex[:8]}", cfg.name)
 
 
 def print_summary(manifest: dict) -> None:
@@ -75,16 +72,11 @@ def run(cfg: PipelineConfig, args) -> int:
 
 
 def train(cfg: PipelineConfig, args) -> int:
-    stage = _staging(cfg)
     dest = Layout(cfg.models_dir, cfg.name)
-    try:
+    with staging(cfg.models_dir, cfg.name) as stage:
         model, info, data, training = stages.train_stage(cfg, stage, dest.logs_dir, {})
-        info.version = None
         stages.save_reference(model, info, stage, data.test.x, data.test.y, training, data.train.x)
-        for group in ("keras_dir", "golden_dir"):
-            publish_replace(getattr(stage, group), getattr(dest, group))
-    finally:
-        shutil.rmtree(stage.root, ignore_errors=True)
+        publish(stage, dest, ("keras", "golden"))
     ui.console.print(f"saved {dest.keras_model} and the golden set in {dest.golden_dir}")
     return 0
 
@@ -96,9 +88,8 @@ def export(cfg: PipelineConfig, args) -> int:
 
     layout, info = _published(cfg)
     model = keras.saving.load_model(layout.keras_model, compile=False)
-    info.version = (layout.latest_version() or 0) + 1
     golden = read_golden(layout.golden_dir)
-    path = publish_version(model, info, layout, info.version, golden.x)
+    path = publish_version(model, info, layout, (layout.latest_version() or 0) + 1, golden.x)
     prune_versions(layout, cfg.keep_versions)
     write_models_config(layout.serving_root)
     ui.console.print(f"exported {path}")
@@ -108,33 +99,26 @@ def export(cfg: PipelineConfig, args) -> int:
 def convert(cfg: PipelineConfig, args) -> int:
     layout, info = _published(cfg)
     version = _version(layout, args.version)
-    info.version = version
-    stage = _staging(cfg)
-    try:
+    info = replace(info, version=version)
+    with staging(cfg.models_dir, cfg.name) as stage:
         # read the published SavedModel, write into the staging tree, then swap the groups in
         shutil.copytree(layout.golden_dir, stage.golden_dir)
         conversions = stages.convert_stage(
             info, layout.version_dir(version), stage, args.strict, {}
         )
-        for group in ("tflite_dir", "tfjs_dir"):
-            if getattr(stage, group).exists():
-                publish_replace(getattr(stage, group), getattr(layout, group))
-    finally:
-        shutil.rmtree(stage.root, ignore_errors=True)
-    failed = [c["target"] for c in conversions if not c["ok"] and not c["optional"]]
+        publish(stage, layout, {t.family for t in CONVERTED})
+    failed = [c.target for c in conversions if not c.ok and not c.optional]
     return 1 if failed else 0
 
 
 def verify(cfg: PipelineConfig, args) -> int:
     layout, info = _published(cfg)
     version = _version(layout, args.version)
-    info.version = version
+    info = replace(info, version=version)
     golden = read_golden(layout.golden_dir)
     previous = read_manifest(layout.manifest) if layout.manifest.is_file() else {}
-    conversions = previous.get("conversions") or [
-        {"target": t, "ok": True, "reason": "", "seconds": 0.0, "optional": False}
-        for t in TARGETS
-        if t not in ("keras", "savedmodel")
+    conversions = [Conversion.from_dict(c) for c in previous.get("conversions", [])] or [
+        Conversion(t.name, ok=True, optional=t.optional) for t in CONVERTED
     ]
     timings: dict[str, float] = {}
     rows = stages.verify_stage(cfg, layout, version, info, golden, conversions, timings)
@@ -154,19 +138,16 @@ def report(cfg: PipelineConfig, args) -> int:
 
 
 def predict(cfg: PipelineConfig, args) -> int:
-    from pipeline.runtimes import RUNTIMES, TARGET_RUNTIMES
+    from pipeline.runtimes import RUNTIMES
 
-    if args.target not in TARGET_RUNTIMES:
-        raise UserError(f"unknown target {args.target!r}; choose one of: {', '.join(TARGETS)}")
-    if args.top < 1:
-        raise UserError("--top must be at least 1")
+    target = TARGETS[args.target]  # a known name: config_from checked it
     layout, info = _published(cfg)
     version = _version(layout, args.version)
-    path = artifact_path(layout, args.target, version)
+    path = target.path(layout, version)
     if not path.exists():
         raise UserError(f"no {args.target} artifact at {path}: run `make all` first")
     x = load_input_file(args.input, tuple(info.input_shape))
-    runtime = RUNTIMES[TARGET_RUNTIMES[args.target][0]]
+    runtime = RUNTIMES[target.runtimes[0]]
     try:
         outputs = runtime.run(path, info, x.astype(info.input_dtype), latency_runs=1).outputs
     except Exception as exc:
@@ -176,11 +157,4 @@ def predict(cfg: PipelineConfig, args) -> int:
         prefix = f"[{i}] " if len(outputs) > 1 else ""
         top = np.argsort(probs)[::-1][: args.top]
         print(prefix + "  ".join(f"{names[k]}: {probs[k]:.4f}" for k in top))
-    return 0
-
-
-def bench(cfg: PipelineConfig, args) -> int:
-    from pipeline.bench import bench_pipeline
-
-    bench_pipeline(cfg)
     return 0

@@ -22,8 +22,6 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 
 CALIBRATION_SAMPLES = 200  # training inputs kept for int8 ranges (TFLite suggests 100-500)
-TFLITE_VARIANTS = ("fp32", "fp16", "dynamic", "int8")
-TARGETS = ("keras", "savedmodel", *(f"tflite-{v}" for v in TFLITE_VARIANTS), "tfjs", "tfjs-uint8")
 
 
 @dataclass(frozen=True)
@@ -57,32 +55,12 @@ class Gate:
         return ", ".join(parts) or "none"
 
 
-_EXACT = Gate(max_abs_diff=1e-4)
-_QUANTIZED = Gate(min_agreement=0.97, max_accuracy_drop=0.02)
-
-# The gates, per target. Float artifacts must reproduce Keras almost exactly; quantized ones must
-# keep its decisions. A target missing here has no gate and is reported only.
-GATES: dict[str, Gate] = {
-    "keras": _EXACT,
-    "savedmodel": _EXACT,
-    "tflite-fp32": _EXACT,
-    "tflite-fp16": Gate(max_abs_diff=1e-2),
-    "tflite-dynamic": _QUANTIZED,
-    "tflite-int8": _QUANTIZED,
-    "tfjs": _EXACT,
-    "tfjs-uint8": _QUANTIZED,
-}
-
-# Targets that may fail without failing the run: an optional variant is published only when it
-# passes its gate (the uint8-weight TF.js model is a bonus, not a contract).
-OPTIONAL_TARGETS = frozenset({"tfjs-uint8"})
-
-# Runtimes checked for compatibility, not as the artifact's proof. When one of them cannot load or
-# run an artifact (tflite-runtime stops at 2.14 and lacks op versions today's converter emits),
-# the row records passed=false with the runtime's own reason but does not block publishing: the
-# runtime is too old for the file, which is worth knowing, not a defect of the file. If it does
-# run the artifact and misses the gate, that blocks: the same file answering differently is one.
-ADVISORY_RUNTIMES = frozenset({"tflite-runtime"})
+# The default gates (pipeline/targets.py gives each target one). Float artifacts must reproduce
+# Keras almost exactly; fp16 weights keep about three decimal digits; quantized artifacts must keep
+# its decisions.
+EXACT = Gate(max_abs_diff=1e-4)
+HALF_PRECISION = Gate(max_abs_diff=1e-2)
+QUANTIZED = Gate(min_agreement=0.97, max_accuracy_drop=0.02)
 
 
 @dataclass(frozen=True)
@@ -95,4 +73,4 @@ class PipelineConfig:
     keep_versions: int = 5  # SavedModel versions kept under models/serving/<name>/
     latency_runs: int = 100  # single-sample calls timed per runtime for p50
     strict: bool = False  # any failed conversion is fatal
-    gates: dict[str, Gate] = field(default_factory=lambda: dict(GATES))
+    gates: dict[str, Gate] = field(default_factory=dict)  # per-target overrides of the defaults

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mobile.errors import BadInput
+from mobile.inputs import load_npy
 from pipeline.errors import UserError
 
 CALIBRATION_FILE = "calibration.npy"  # beside the golden set: int8 calibration inputs
@@ -147,24 +149,19 @@ def preprocess_image_bytes(data, size: tuple[int, int] = (8, 8)):
 
 
 def load_input_file(path: Path, input_shape: tuple[int | None, ...]) -> np.ndarray:
-    """A PNG/JPEG (any size) or an .npy array as a float32 batch shaped like the model's input."""
+    """A PNG/JPEG (any size) or an .npy array as a float32 batch shaped like the model's input.
+
+    .npy files are read as the edge runtime reads them (mobile.inputs.load_npy); images go through
+    the same TensorFlow function as the SavedModel's predict_image signature.
+    """
+    if path.suffix.lower() == ".npy":
+        try:
+            return load_npy(path, input_shape)
+        except BadInput as exc:
+            raise UserError(str(exc)) from None
     if not path.is_file():
         raise UserError(f"input file not found: {path}")
     sample_shape = tuple(input_shape[1:])
-    if path.suffix.lower() == ".npy":
-        try:
-            x = np.load(path, allow_pickle=False)
-        except Exception as exc:
-            raise UserError(f"{path}: not a readable .npy array ({exc})") from None
-        x = np.asarray(x, dtype=np.float32)
-        if x.shape == sample_shape:
-            x = x[np.newaxis]
-        if x.shape[1:] != sample_shape:
-            raise UserError(
-                f"{path}: shape {list(x.shape)} does not fit the model input "
-                f"{list(sample_shape)} (or a batch of it)"
-            )
-        return x
     if len(sample_shape) != 3 or sample_shape[-1] != 1 or None in sample_shape:
         raise UserError(
             f"images need a model with a [H, W, 1] input; this one takes {list(sample_shape)}"

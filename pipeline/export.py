@@ -6,6 +6,8 @@ python -m pipeline export --name digits
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,8 +16,9 @@ import tensorflow as tf
 from pipeline import artifacts
 from pipeline.config import IMAGE_SIGNATURE, SERVING_SIGNATURE
 from pipeline.data import preprocess_image_bytes
-from pipeline.layout import Layout, building, publish_new, write_text_atomic
+from pipeline.layout import Layout, publish, staging, write_text_atomic
 from pipeline.metadata import METADATA_FILE, ModelInfo
+from pipeline.targets import TARGETS
 
 WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving replays it from assets.extra/ at load
 
@@ -82,16 +85,26 @@ def write_warmup_requests(path, info: ModelInfo, x: np.ndarray) -> None:
             writer.write(record(IMAGE_SIGNATURE, {"image_bytes": np.array([png], dtype=object)}))
 
 
-def publish_version(
+def write_version(
     model: keras.Model, info: ModelInfo, layout: Layout, version: int, warmup_x: np.ndarray
-):
-    """Build version N beside models/serving/<name>/ and rename it in when complete."""
-    final = layout.version_dir(version)
-    with building(final) as scratch:
-        export_savedmodel(model, info, scratch, warmup_x)
-        artifacts.describe("savedmodel", scratch, info)  # its hash, recorded before it is visible
-        publish_new(scratch, final)
-    return final
+) -> Path:
+    """Write SavedModel version N into `layout` (a staging tree) and record its hash beside it."""
+    info = replace(info, version=version)
+    out = layout.version_dir(version)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    export_savedmodel(model, info, out, warmup_x)
+    artifacts.describe(TARGETS["savedmodel"], out, info)
+    return out
+
+
+def publish_version(
+    model: keras.Model, info: ModelInfo, dest: Layout, version: int, warmup_x: np.ndarray
+) -> Path:
+    """Export version N in a staging tree and rename it into `dest` when complete."""
+    with staging(dest.root, dest.name) as stage:
+        write_version(model, info, stage, version, warmup_x)
+        publish(stage, dest, groups=(), version=version)
+    return dest.version_dir(version)
 
 
 def prune_versions(layout: Layout, keep: int) -> list[int]:

@@ -1,4 +1,8 @@
-"""Where each artifact lives under models/, and how a finished directory is published atomically."""
+"""Where each artifact lives under models/, and how a staged run is published atomically.
+
+Every writer builds in a private staging tree (`staging`) and moves finished groups into view
+with `publish`: a reader, TF Serving's poller among them, never sees a half-written artifact.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,14 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 
 @dataclass(frozen=True)
 class Layout:
-    """The DESIGN.md layout for one model name under one models/ root."""
+    """The docs/design.md layout for one model name under one models/ root."""
 
     root: Path
     name: str
@@ -33,7 +37,7 @@ class Layout:
 
     @property
     def keras_dir(self) -> Path:
-        return self.root / "keras" / self.name
+        return self.group_dir("keras")
 
     @property
     def keras_model(self) -> Path:
@@ -41,23 +45,19 @@ class Layout:
 
     @property
     def golden_dir(self) -> Path:
-        return self.root / "golden" / self.name
+        return self.group_dir("golden")
 
     @property
     def tflite_dir(self) -> Path:
-        return self.root / "tflite" / self.name
+        return self.group_dir("tflite")
 
     @property
     def tfjs_dir(self) -> Path:
-        return self.root / "tfjs" / self.name
-
-    def tfjs_variant_dir(self, target: str) -> Path:
-        """`tfjs` is models/tfjs/<name>; a variant such as `tfjs-uint8` lives in a subfolder."""
-        return self.tfjs_dir if target == "tfjs" else self.tfjs_dir / target.removeprefix("tfjs-")
+        return self.group_dir("tfjs")
 
     @property
     def reports_dir(self) -> Path:
-        return self.root / "reports" / self.name
+        return self.group_dir("reports")
 
     @property
     def manifest(self) -> Path:
@@ -65,7 +65,11 @@ class Layout:
 
     @property
     def logs_dir(self) -> Path:
-        return self.root / "logs" / self.name
+        return self.group_dir("logs")
+
+    def group_dir(self, group: str) -> Path:
+        """One of GROUPS: the folder a runtime mounts or a reader reads as a whole."""
+        return self.root / group / self.name
 
     def versions(self) -> list[int]:
         """Published SavedModel versions, ascending (TF Serving ignores non-integer names)."""
@@ -103,20 +107,36 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def building(final: Path) -> Iterator[Path]:
-    """A scratch directory beside `final` (same filesystem, hidden from TF Serving by its name).
+# The folders a run replaces as a whole, each in one rename; SavedModel versions are added instead.
+GROUPS = ("keras", "golden", "tflite", "tfjs", "reports")
 
-    It is removed if the body fails, so an interrupted build leaves nothing that looks published.
+
+@contextlib.contextmanager
+def staging(models_dir: Path, name: str) -> Iterator[Layout]:
+    """A private layout under models/.staging/ for one writer, removed when the block ends.
+
+    It is on the same filesystem as models/, so publishing is a rename; its name keeps it out of
+    TF Serving's sight (a model_base_path is models/serving/<name>).
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    scratch = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
-    scratch.mkdir()
+    root = models_dir / ".staging" / f"{name}-{uuid.uuid4().hex[:8]}"
+    root.mkdir(parents=True)
     try:
-        yield scratch
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
+        yield Layout(root, name)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def publish(
+    stage: Layout, dest: Layout, groups: Iterable[str] = GROUPS, version: int | None = None
+) -> None:
+    """Move what a staging tree built into models/: the new SavedModel version first (it never
+    replaces one), then each group that was built, each swapped in whole."""
+    if version is not None:
+        publish_new(stage.version_dir(version), dest.version_dir(version))
+    for group in groups:
+        built = stage.group_dir(group)
+        if built.exists():
+            publish_replace(built, dest.group_dir(group))
 
 
 def publish_new(built: Path, final: Path) -> None:

@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 
 from pipeline import artifacts
+from pipeline.convert import Conversion
+from pipeline.errors import UserError
 from pipeline.layout import Layout, write_text_atomic
 from pipeline.metadata import ModelInfo, utc_now
+from pipeline.targets import TARGETS
 from pipeline.verify import Verification
 
 
@@ -16,24 +19,24 @@ def build_manifest(
     version: int,
     info: ModelInfo,
     rows: list[Verification],
-    conversions: list[dict],
+    conversions: list[Conversion],
     training: dict | None,
     timings: dict[str, float],
     gates: dict,
 ) -> dict:
-    targets = list(dict.fromkeys(r.target for r in rows))
     entries = []
-    for target in targets:
-        path = artifacts.artifact_path(layout, target, version)
+    for name in dict.fromkeys(r.target for r in rows):
+        target = TARGETS[name]
+        path = target.path(layout, version)
         record = artifacts.recorded(target, path) or {}
         entries.append(
             {
-                "target": target,
+                "target": name,
                 "path": layout.relative(path),
                 "sha256": record.get("sha256", ""),
                 "bytes": record.get("bytes", 0),
                 "source_version": version,
-                "verification": [r.to_dict() for r in rows if r.target == target],
+                "verification": [r.to_dict() for r in rows if r.target == name],
             }
         )
     return {
@@ -46,16 +49,16 @@ def build_manifest(
         "class_names": info.class_names,
         "normalization": info.normalization,
         "passed": all(r.passed for r in rows if r.target in _required(conversions) and r.gating),
-        "gates": {t: g.describe() for t, g in gates.items()},
-        "conversions": conversions,
+        "gates": {t.name: gates.get(t.name, t.gate).describe() for t in TARGETS.values()},
+        "conversions": [c.to_dict() for c in conversions],
         "training": training,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "artifacts": entries,
     }
 
 
-def _required(conversions: list[dict]) -> set[str]:
-    return {c["target"] for c in conversions if not c.get("optional")} | {"keras", "savedmodel"}
+def _required(conversions: list[Conversion]) -> set[str]:
+    return {c.target for c in conversions if not c.optional} | {"keras", "savedmodel"}
 
 
 def write_manifest(path: Path, manifest: dict) -> None:
@@ -63,8 +66,6 @@ def write_manifest(path: Path, manifest: dict) -> None:
 
 
 def read_manifest(path: Path) -> dict:
-    from pipeline.errors import UserError
-
     if not path.is_file():
         raise UserError(f"no manifest at {path}: run `python -m pipeline run` first")
     return json.loads(path.read_text())

@@ -13,8 +13,10 @@ from pipeline.config import ROOT
 from pipeline.errors import UserError
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelInfo:
+    """Immutable: a copy with another version is `dataclasses.replace(info, version=N)`."""
+
     name: str
     input_name: str
     input_shape: list[int | None]  # batch dimension first, as None

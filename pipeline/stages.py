@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from pipeline import artifacts, ui
-from pipeline.config import CALIBRATION_SAMPLES, OPTIONAL_TARGETS, PipelineConfig
-from pipeline.convert import ConvertContext, convert_all
+from pipeline.config import CALIBRATION_SAMPLES, PipelineConfig
+from pipeline.convert import Conversion, ConvertContext
 from pipeline.data import (
     CALIBRATION_FILE,
     DIGITS_NORMALIZATION,
@@ -28,11 +27,11 @@ from pipeline.data import (
     write_golden,
 )
 from pipeline.errors import UserError
-from pipeline.export import prune_versions, publish_version, write_models_config
-from pipeline.layout import Layout, publish_new, publish_replace
+from pipeline.export import prune_versions, write_models_config, write_version
+from pipeline.layout import GROUPS, Layout, publish, staging
 from pipeline.manifest import build_manifest, write_manifest
 from pipeline.metadata import ModelInfo
-from pipeline.runtimes import TARGET_RUNTIMES
+from pipeline.targets import CONVERTED, TARGETS
 from pipeline.verify import Verification, verify_all
 
 
@@ -57,7 +56,7 @@ def save_reference(
     layout.keras_dir.mkdir(parents=True, exist_ok=True)
     model.save(layout.keras_model)
     info.write(layout.keras_dir / "metadata.json")
-    artifacts.describe("keras", layout.keras_model, info)
+    artifacts.describe(TARGETS["keras"], layout.keras_model, info)
     if training is not None:
         (layout.keras_dir / "training.json").write_text(json.dumps(training, indent=2) + "\n")
     reference = np.concatenate(
@@ -98,36 +97,25 @@ def train_stage(cfg: PipelineConfig, layout: Layout, logs_dir: Path, timings: di
     return chosen.model, info, data, training
 
 
-def export_stage(model, info: ModelInfo, layout: Layout, version: int, warmup_x) -> Path:
-    return publish_version(model, info, layout, version, warmup_x)
-
-
 def convert_stage(
     info: ModelInfo, savedmodel: Path, layout: Layout, strict: bool, timings: dict
-) -> list[dict]:
+) -> list[Conversion]:
     """Convert `savedmodel` to every target, writing into `layout` (calibration from its golden dir)."""
     representative = np.load(layout.golden_dir / CALIBRATION_FILE)
-    ctx = ConvertContext(savedmodel, layout, info, representative)
+    ctx = ConvertContext(savedmodel, info, representative)
     conversions = []
     with ui.step("convert", timings):
-        for result in convert_all(ctx):
-            optional = result.target in OPTIONAL_TARGETS
+        for target in CONVERTED:
+            out = target.path(layout, info.version)
+            result = target.converter.run(target.name, ctx, out, target.optional)
             if result.ok:
-                artifacts.describe(result.target, result.path, info)
-                ui.console.print(f"  [green]✓[/] {result.target} ({result.seconds:.1f} s)")
+                artifacts.describe(target, out, info)
+                ui.console.print(f"  [green]✓[/] {target.name} ({result.seconds:.1f} s)")
             else:
-                ui.console.print(f"  [red]✗[/] {result.target}: {result.reason}")
-                if strict and not optional:
-                    raise GateFailure(f"conversion to {result.target} failed: {result.reason}")
-            conversions.append(
-                {
-                    "target": result.target,
-                    "ok": result.ok,
-                    "reason": result.reason,
-                    "seconds": round(result.seconds, 2),
-                    "optional": optional,
-                }
-            )
+                ui.console.print(f"  [red]✗[/] {target.name}: {result.reason}")
+                if strict and not target.optional:
+                    raise GateFailure(f"conversion to {target.name} failed: {result.reason}")
+            conversions.append(result)
     return conversions
 
 
@@ -137,12 +125,12 @@ def verify_stage(
     version: int,
     info: ModelInfo,
     golden: Golden,
-    conversions: list[dict],
+    conversions: list[Conversion],
     timings: dict,
 ) -> list[Verification]:
-    targets = ["keras", "savedmodel"] + [c["target"] for c in conversions]
+    targets = ["keras", "savedmodel"] + [c.target for c in conversions]
     with ui.step("verify", timings), ui.progress() as bar:
-        rows = sum(len(TARGET_RUNTIMES[t]) for t in targets)
+        rows = sum(len(TARGETS[t].runtimes) for t in targets)
         task = bar.add_task("verify", total=rows, status="")
 
         def on_row(row):
@@ -156,16 +144,12 @@ def verify_stage(
         )
 
 
-def publish(stage: Layout, dest: Layout, version: int, keep: int) -> None:
-    """Move a verified staging tree into models/: the new version first, then each group."""
-    publish_new(stage.version_dir(version), dest.version_dir(version))
+def publish_run(stage: Layout, dest: Layout, version: int, keep: int) -> None:
+    """Move a verified staging tree into models/, then retire old versions and name the models."""
     if dest.reports_dir.is_dir() and stage.reports_dir.is_dir():
         for bench in dest.reports_dir.glob("bench*.md"):  # benchmarks outlive a run's report
             shutil.copy2(bench, stage.reports_dir / bench.name)
-    for group in ("keras_dir", "golden_dir", "tflite_dir", "tfjs_dir", "reports_dir"):
-        built = getattr(stage, group)
-        if built.exists():
-            publish_replace(built, getattr(dest, group))
+    publish(stage, dest, GROUPS, version)
     prune_versions(dest, keep)
     write_models_config(dest.serving_root)
 
@@ -178,20 +162,18 @@ def run(
     """Train (or take the user's model), export, convert, verify, report, and publish if passed."""
     dest = Layout(cfg.models_dir, cfg.name)
     version = (dest.latest_version() or 0) + 1
-    stage_root = cfg.models_dir / ".staging" / f"{cfg.name}-{uuid.uuid4().hex[:8]}"
-    stage = Layout(stage_root, cfg.name)
     timings: dict[str, float] = {}
-    try:
+    with staging(cfg.models_dir, cfg.name) as stage:
         if model_path is None:
             model, info, data, training = train_stage(cfg, stage, dest.logs_dir, timings)
             x_golden, y_golden, calibration = data.test.x, data.test.y, data.train.x
         else:
             model, info, x_golden, y_golden = _user_model(model_path, samples_path, cfg.name)
             calibration, training = x_golden, None
-        info.version = version
+        info = replace(info, version=version)
         with ui.step("export", timings):
             save_reference(model, info, stage, x_golden, y_golden, training, calibration)
-            export_stage(model, info, stage, version, x_golden)
+            write_version(model, info, stage, version, x_golden)
         conversions = convert_stage(info, stage.version_dir(version), stage, cfg.strict, timings)
         golden = read_golden(stage.golden_dir)
         rows = verify_stage(cfg, stage, version, info, golden, conversions, timings)
@@ -204,12 +186,10 @@ def run(
             write_manifest(stage.manifest, manifest)
             write_report(stage, manifest)
         if not manifest["passed"]:
-            kept = _keep_failed(stage_root, cfg.models_dir, cfg.name, version)
+            kept = _keep_failed(stage.root, cfg.models_dir, cfg.name, version)
             return RunResult(version, manifest, rows, False, kept / "reports" / cfg.name)
-        publish(stage, dest, version, cfg.keep_versions)
+        publish_run(stage, dest, version, cfg.keep_versions)
         return RunResult(version, manifest, rows, True)
-    finally:
-        shutil.rmtree(stage_root, ignore_errors=True)
 
 
 def _keep_failed(stage_root: Path, models_dir: Path, name: str, version: int) -> Path:

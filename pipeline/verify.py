@@ -11,29 +11,32 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import artifacts
-from pipeline.config import ADVISORY_RUNTIMES, Gate
+from pipeline.config import Gate
 from pipeline.convert.base import one_line
 from pipeline.data import Golden
 from pipeline.layout import Layout
 from pipeline.metadata import ModelInfo, size_of
-from pipeline.runtimes import RUNTIMES, TARGET_RUNTIMES, Runtime
+from pipeline.runtimes import RUNTIMES, Runtime
+from pipeline.targets import TARGETS, Target
 
 
 @dataclass
 class Verification:
+    """One row of the verification table: a target run in one runtime, against its gate."""
+
     target: str
     runtime: str
-    where: str
-    accuracy: float | None
-    top1_agreement: float | None
-    max_abs_diff: float | None
-    p50_ms: float | None
-    p99_ms: float | None
-    bytes: int
-    passed: bool
-    reason: str
-    gate: str
-    gating: bool = True  # False: a failure here is reported but blocks nothing (ADVISORY_RUNTIMES)
+    where: str = "host"
+    accuracy: float | None = None
+    top1_agreement: float | None = None
+    max_abs_diff: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    bytes: int = 0
+    passed: bool = False
+    reason: str = ""
+    gate: str = ""  # the gate, described
+    gating: bool = True  # False: a failure here is reported but blocks nothing (Runtime.advisory)
 
     def to_dict(self) -> dict:
         doc = asdict(self)
@@ -71,7 +74,7 @@ def score(outputs: np.ndarray, golden: Golden, gate: Gate) -> tuple[dict, list[s
 
 
 def verify_artifact(
-    target: str,
+    target: Target,
     path: Path,
     runtime: Runtime,
     info: ModelInfo,
@@ -80,20 +83,7 @@ def verify_artifact(
     latency_runs: int,
 ) -> Verification:
     """One row of the verification table; any failure becomes the row's reason, never a crash."""
-    row = Verification(
-        target,
-        runtime.name,
-        runtime.where,
-        None,
-        None,
-        None,
-        None,
-        None,
-        0,
-        False,
-        "",
-        gate.describe(),
-    )
+    row = Verification(target.name, runtime.name, runtime.where, gate=gate.describe())
     if not path.exists():
         row.reason = f"missing: {path}"
         return row
@@ -109,7 +99,7 @@ def verify_artifact(
         result = runtime.run(path, info, golden.x, latency_runs)
     except Exception as exc:
         row.reason = f"{runtime.name} could not run it: {one_line(exc)}"
-        row.gating = runtime.name not in ADVISORY_RUNTIMES
+        row.gating = not runtime.advisory
         return row
     metrics, failures = score(result.outputs, golden, gate)
     row.accuracy = metrics.get("accuracy")
@@ -131,18 +121,15 @@ def verify_all(
     latency_runs: int,
     on_row=None,
 ) -> list[Verification]:
+    """Every runtime of every named target; `gates` overrides a target's default gate."""
     rows = []
-    for target in targets:
-        path = artifacts.artifact_path(layout, target, version)
-        for runtime_name in TARGET_RUNTIMES[target]:
+    for name in targets:
+        target = TARGETS[name]
+        path = target.path(layout, version)
+        gate = gates.get(name, target.gate)
+        for runtime_name in target.runtimes:
             row = verify_artifact(
-                target,
-                path,
-                RUNTIMES[runtime_name],
-                info,
-                golden,
-                gates.get(target, Gate()),
-                latency_runs,
+                target, path, RUNTIMES[runtime_name], info, golden, gate, latency_runs
             )
             rows.append(row)
             if on_row:

@@ -4,31 +4,38 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.config import SERVING_SIGNATURE
-from pipeline.layout import Layout
 from pipeline.metadata import ModelInfo
 
 
 @dataclass(frozen=True)
 class ConvertContext:
     savedmodel: Path  # the exported version directory
-    layout: Layout  # where converted artifacts are written
     info: ModelInfo
     representative: np.ndarray  # training inputs for calibration (int8)
 
 
-@dataclass
-class ConversionResult:
+@dataclass(frozen=True)
+class Conversion:
+    """How one target's conversion ended; the manifest keeps it as a dict."""
+
     target: str
-    path: Path | None
     ok: bool
-    reason: str = ""
+    reason: str = ""  # the converter's own words when it could not take the model
     seconds: float = 0.0
+    optional: bool = False  # an optional target's failure fails nothing
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "seconds": round(self.seconds, 2)}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> Conversion:
+        return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
 
 
 class ConversionError(Exception):
@@ -36,16 +43,12 @@ class ConversionError(Exception):
 
 
 class Converter:
-    target: str
-
-    def output_path(self, layout: Layout) -> Path:
-        raise NotImplementedError
+    """Writes one artifact at `out` from the SavedModel; the base checks what goes in and out."""
 
     def convert(self, ctx: ConvertContext, out: Path) -> None:
         raise NotImplementedError
 
-    def run(self, ctx: ConvertContext) -> ConversionResult:
-        out = self.output_path(ctx.layout)
+    def run(self, target: str, ctx: ConvertContext, out: Path, optional: bool) -> Conversion:
         start = time.perf_counter()
         try:
             _check_savedmodel(ctx.savedmodel)
@@ -54,10 +57,9 @@ class Converter:
             if not out.exists() or (out.is_file() and out.stat().st_size == 0):
                 raise ConversionError(f"converter finished but wrote nothing at {out}")
         except Exception as exc:  # any converter failure is this target's, not the run's
-            return ConversionResult(
-                self.target, None, False, one_line(exc), time.perf_counter() - start
-            )
-        return ConversionResult(self.target, out, True, "", time.perf_counter() - start)
+            reason = one_line(exc)
+            return Conversion(target, False, reason, time.perf_counter() - start, optional)
+        return Conversion(target, True, "", time.perf_counter() - start, optional)
 
 
 @functools.cache

@@ -11,16 +11,11 @@ from pathlib import Path
 
 from pipeline.config import SERVING_SIGNATURE, TFJS_PYTHON
 from pipeline.convert.base import ConversionError, ConvertContext, Converter
-from pipeline.layout import Layout
 
 
 class TfjsConverter(Converter):
-    def __init__(self, target: str, quantize: str | None = None):
-        self.target = target
+    def __init__(self, quantize: str | None = None):
         self.quantize = quantize  # "uint8" or "float16" weights, or None for fp32
-
-    def output_path(self, layout: Layout) -> Path:
-        return layout.tfjs_variant_dir(self.target)
 
     def convert(self, ctx: ConvertContext, out: Path) -> None:
         if not TFJS_PYTHON.exists():

@@ -12,22 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from pipeline.config import SERVING_SIGNATURE
 from pipeline.convert.base import ConvertContext, Converter
-from pipeline.layout import Layout
 
 
 class TfliteConverter(Converter):
     def __init__(self, variant: str):
-        self.variant = variant
-        self.target = f"tflite-{variant}"
-
-    def output_path(self, layout: Layout) -> Path:
-        return layout.tflite_dir / f"{self.variant}.tflite"
+        self.variant = variant  # "fp32", "fp16", "dynamic" or "int8"
 
     def convert(self, ctx: ConvertContext, out: Path) -> None:
+        import tensorflow as tf  # here, so that the table of targets imports without TensorFlow
+
         converter = tf.lite.TFLiteConverter.from_saved_model(
             str(ctx.savedmodel), signature_keys=[SERVING_SIGNATURE]
         )

@@ -24,6 +24,10 @@ class RunOutput:
 class Runtime:
     name: str
     where: str = "host"
+    # Checked for compatibility, not as the artifact's proof: when it cannot load or run an
+    # artifact, the row records why but blocks nothing (see TfliteRuntime). When it runs the
+    # artifact and misses the gate, that blocks: the same file answering differently is a defect.
+    advisory: bool = False
 
     def run(self, path: Path, info: ModelInfo, x: np.ndarray, latency_runs: int) -> RunOutput:
         raise NotImplementedError
