@@ -1,4 +1,8 @@
-"""Shared fixtures: one real pipeline run into a temporary models/ directory per test session."""
+"""Shared fixtures (one real pipeline run into a temporary models/ directory per test session, a
+drawn digit, headless chromium) and the tiers: each test is marked from the fixtures it uses.
+
+Fast tier: pytest tests -m "not model and not server and not containers and not browser"
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,49 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from pathlib import Path
+
 import pytest
 
-from pipeline import stages
 from pipeline.config import PipelineConfig
 from pipeline.layout import Layout
+
+# A test using one of these fixtures, directly or through another fixture, gets the marker.
+FIXTURE_MARKERS = {
+    "built": "model",  # trains the digits model and runs the pipeline on it
+    "user_model": "model",  # tests/pipeline/test_byo.py: trains a model of its own for the pipeline
+    "server": "server",  # tests/serving/conftest.py: the session's server process
+    "start_server": "server",  # tests/serving/conftest.py: a server per test
+    "run_server": "server",  # tests/serving/conftest.py: `python -m serving` to its exit
+    "model_server": "server",  # tests/system/browser/conftest.py: behind the demo page
+    "chromium": "browser",
+}
+# web_url reaches built and model_server through request.getfixturevalue, which fixturenames
+# cannot see; it needs neither when WEB_URL points the browser tests at a running deployment.
+DYNAMIC_MARKERS = {"web_url": ("model", "server")}
+FOLDER_MARKERS = {Path(__file__).parent / "system" / "containers": "containers"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        names = set(item.fixturenames)  # the transitive closure of the fixtures it requests
+        markers = {m for fixture, m in FIXTURE_MARKERS.items() if fixture in names}
+        if not os.environ.get("WEB_URL"):
+            for fixture, needs in DYNAMIC_MARKERS.items():
+                if fixture in names:
+                    markers.update(needs)
+        for folder, m in FOLDER_MARKERS.items():
+            if item.path.is_relative_to(folder):
+                markers.add(m)
+        for m in sorted(markers):
+            item.add_marker(m)
 
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
     """The default flow on the digits data: trained, exported, converted, verified, published."""
+    from pipeline import stages  # here: TensorFlow's import is for the tiers that train
+
     cfg = PipelineConfig(models_dir=tmp_path_factory.mktemp("models"))
     result = stages.run(cfg)
     assert result.published, result.manifest

@@ -1,18 +1,63 @@
-"""The README's commands exist: every `make X` it names is a Makefile target with a description."""
+"""The docs' commands exist: every `make X` a markdown file names is a Makefile target with a
+description, and `make` alone lists them."""
 
 import re
 import subprocess
+from pathlib import Path
 
-from pipeline.config import ROOT
+ROOT = Path(__file__).resolve().parents[1]
+# `make X`, with any VAR=value before the target; the word after X may be prose in a comment
+MAKE = re.compile(r"(?<![\w./-])make(?:[ \t]+[A-Z_]+=\S*)*[ \t]+([a-z][a-z0-9-]*)")
 
 
-def test_every_make_target_the_readme_names_exists_and_is_documented():
-    readme = (ROOT / "README.md").read_text()
-    named = set(re.findall(r"\bmake ([a-z][a-z0-9-]*)", readme))
-    assert {"all", "test"} <= named
+def markdown_files() -> list[Path]:
+    """Every markdown file of the repository, committed or new, as git's ignore rules see it."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.md"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    paths = (ROOT / p for p in listed if "node_modules" not in Path(p).parts)
+    return sorted(p for p in paths if p.is_file())  # a deleted file is still listed until staged
+
+
+def code_in(markdown: str) -> list[str]:
+    """Fenced code blocks and inline code spans: where a doc writes a command to run (prose such
+    as "make sure" is not one)."""
+    fence = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n(.*?)^[ \t]*\1", flags=re.M | re.S)
+    blocks = [m.group(2) for m in fence.finditer(markdown)]
+    return blocks + re.findall(r"`([^`\n]+)`", fence.sub("", markdown))
+
+
+def make_targets_named(markdown: str) -> set[str]:
+    return {target for code in code_in(markdown) for target in MAKE.findall(code)}
+
+
+def documented_targets() -> set[str]:
     makefile = (ROOT / "Makefile").read_text()
-    documented = set(re.findall(r"^([a-z][a-z0-9-]*):.*## ", makefile, flags=re.M))
-    assert named <= documented, named - documented
+    return set(re.findall(r"^([a-z][a-z0-9-]*):.*## ", makefile, flags=re.M))
+
+
+def test_the_make_commands_are_read_from_code_not_prose():
+    doc = (
+        "First make sure to run `make all`, then:\n\n```sh\nmake NAME=mnist train\n"
+        "make test  # every tier; make web-dev after make web\n```\nOr make do with `make help`.\n"
+        "1. then\n   ```\n   make bench\n   ```\n"
+    )
+    assert make_targets_named(doc) == {"all", "train", "test", "web-dev", "web", "help", "bench"}
+
+
+def test_every_make_target_any_markdown_file_names_exists_and_is_documented():
+    files = markdown_files()
+    assert ROOT / "README.md" in files
+    documented = documented_targets()
+    missing = {
+        str(path.relative_to(ROOT)): sorted(make_targets_named(path.read_text()) - documented)
+        for path in files
+    }
+    assert {f: m for f, m in missing.items() if m} == {}
 
 
 def test_make_help_is_the_default_goal_and_lists_targets():

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from mobile.check import check
-from pipeline.config import TFLITE_VARIANTS
+from pipeline.targets import in_family
 
-from .mobile_cli import one_line_error, run_cli
+from .cli import one_line_error, run_cli
+
+VARIANTS = [t.name.removeprefix("tflite-") for t in in_family("tflite")]  # fp32, fp16, …
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,7 @@ def test_fp32_runs_in_tflite_runtime_in_its_environment(built):
     assert "tflite-runtime 2.14.0, in envs/tflite214" in proc.stdout and "runs it" in proc.stdout
 
 
-@pytest.mark.parametrize("variant", TFLITE_VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_every_variant_gets_a_tflite_runtime_row_that_agrees_with_check(built, variant):
     """One verification row per variant and runtime; a runtime too old for a file says why."""
     _, result, layout = built

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from .mobile_cli import TFLITE214_PYTHON, one_line_error, run_cli
+from .cli import TFLITE214_PYTHON, one_line_error, run_cli
 
 
 def test_predict_names_the_digit_from_a_png_and_from_an_npy_batch(built, digits_png, tmp_path):

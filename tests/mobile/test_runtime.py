@@ -8,12 +8,15 @@ import pytest
 
 from mobile import TfliteModel, flatbuffer
 from mobile.envs import ROOT
-from pipeline.config import INPUT_NAME, OUTPUT_NAME, SERVING_SIGNATURE, TFLITE_VARIANTS
+from pipeline.config import INPUT_NAME, OUTPUT_NAME, SERVING_SIGNATURE
+from pipeline.targets import in_family
 
-from .mobile_cli import TFLITE214_PYTHON
+from .cli import TFLITE214_PYTHON
+
+VARIANTS = [t.name.removeprefix("tflite-") for t in in_family("tflite")]  # fp32, fp16, …
 
 
-@pytest.mark.parametrize("variant", TFLITE_VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_signature_input_and_output_names_match_the_contract(built, variant):
     path = built[2].tflite_dir / f"{variant}.tflite"
     model = TfliteModel(path, "litert")
@@ -47,15 +50,14 @@ def test_thread_count_is_taken_and_does_not_change_the_answers(built):
 
 
 def test_the_edge_runtime_never_imports_tensorflow(built, digits_png):
-    """Every mobile module except the host-side benchmark, and a prediction from a PNG."""
+    """Every mobile module, and a prediction from a PNG."""
     path, label, _ = digits_png
     model = built[2].tflite_dir / "int8.tflite"
     script = f"""
 import pkgutil, sys, importlib
 import mobile
 for m in pkgutil.iter_modules(mobile.__path__):
-    if m.name != "bench_edge":
-        importlib.import_module("mobile." + m.name)
+    importlib.import_module("mobile." + m.name)
 from mobile.__main__ import main
 assert main(["predict", {str(model)!r}, {str(path)!r}]) == 0
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "pipeline"))
@@ -82,7 +84,7 @@ def test_tflite_runtime_really_runs_in_its_own_environment_without_tensorflow(bu
     runtime_version, numpy_version = proc.stdout.split()
     assert runtime_version == "2.14.0" and numpy_version.startswith("1.")
 
-    from .mobile_cli import run_cli
+    from .cli import run_cli
 
     proc = run_cli("predict", model, path, python=TFLITE214_PYTHON)
     assert proc.returncode == 0, proc.stderr

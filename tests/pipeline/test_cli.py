@@ -121,7 +121,7 @@ def test_the_real_entry_point_exits_2_without_a_traceback(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command", ["run", "train", "export", "convert", "verify", "report", "predict", "bench"]
+    "command", ["run", "train", "export", "convert", "verify", "report", "predict"]
 )
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -4,29 +4,28 @@ import numpy as np
 import pytest
 
 from pipeline import artifacts
-from pipeline.config import GATES, TFLITE_VARIANTS
 from pipeline.convert import ConvertContext
-from pipeline.convert.tflite import TfliteConverter
 from pipeline.data import read_golden
 from pipeline.layout import Layout
 from pipeline.metadata import ModelInfo
 from pipeline.runtimes import RUNTIMES
+from pipeline.targets import TARGETS, in_family
 from pipeline.verify import verify_artifact
 
-ALL_TARGETS = ["keras", "savedmodel", *(f"tflite-{v}" for v in TFLITE_VARIANTS), "tfjs"]
+REQUIRED = [t.name for t in TARGETS.values() if not t.optional]
 
 
 def _rows(result, target):
     return [r for r in result.rows if r.target == target]
 
 
-@pytest.mark.parametrize("target", ALL_TARGETS)
+@pytest.mark.parametrize("target", REQUIRED)
 def test_every_artifact_loads_in_its_runtime_and_passes_its_gate(built, target):
     _, result, _ = built
     rows = _rows(result, target)
     assert rows, f"{target} was not verified"
     for row in rows:
-        if not row.gating:  # an advisory runtime too old for the file: test_mobile_check.py
+        if not row.gating:  # an advisory runtime too old for the file: tests/mobile/test_check.py
             continue
         assert row.passed, row.reason
         assert row.p50_ms > 0 and row.bytes > 0
@@ -45,15 +44,12 @@ def test_int8_model_has_int8_io_and_agrees_with_reference(built):
     from ai_edge_litert.interpreter import Interpreter
 
     _, _, layout = built
-    path = artifacts.artifact_path(layout, "tflite-int8", None)
+    path = TARGETS["tflite-int8"].path(layout)
     runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
     assert runner.get_input_details()["image"]["dtype"] == np.int8
     assert runner.get_output_details()["probabilities"]["dtype"] == np.int8
-    sizes = {
-        v: artifacts.artifact_path(layout, f"tflite-{v}", None).stat().st_size
-        for v in TFLITE_VARIANTS
-    }
-    assert sizes["int8"] <= 0.3 * sizes["fp32"]
+    sizes = {t.name: t.path(layout).stat().st_size for t in in_family("tflite")}
+    assert sizes["tflite-int8"] <= 0.3 * sizes["tflite-fp32"]
     assert (layout.tflite_dir / "labels.txt").read_text().split() == [str(i) for i in range(10)]
 
 
@@ -69,12 +65,11 @@ def test_a_tampered_artifact_fails_verification(built, tmp_path):
     dest = _copy(layout, tmp_path)
     info = ModelInfo.read(dest.keras_dir / "metadata.json")
     golden = read_golden(dest.golden_dir)
-    path = artifacts.artifact_path(dest, "tflite-fp32", None)
+    target = TARGETS["tflite-fp32"]
+    path = target.path(dest)
 
     def check():
-        return verify_artifact(
-            "tflite-fp32", path, RUNTIMES["litert"], info, golden, GATES["tflite-fp32"], 3
-        )
+        return verify_artifact(target, path, RUNTIMES["litert"], info, golden, target.gate, 3)
 
     assert check().passed
     data = bytearray(path.read_bytes())
@@ -86,7 +81,7 @@ def test_a_tampered_artifact_fails_verification(built, tmp_path):
     row = check()
     assert not row.passed and "sha256" in row.reason
 
-    artifacts.describe("tflite-fp32", path, info)  # re-recorded: only the numbers can tell now
+    artifacts.describe(target, path, info)  # re-recorded: only the numbers can tell now
     row = check()
     assert not row.passed
     assert "max|Δ|" in row.reason or "could not run" in row.reason
@@ -95,11 +90,11 @@ def test_a_tampered_artifact_fails_verification(built, tmp_path):
 def test_a_target_that_cannot_convert_is_reported_not_raised(built, tmp_path):
     _, _, layout = built
     info = ModelInfo.read(layout.keras_dir / "metadata.json")
-    ctx = ConvertContext(
-        tmp_path / "no-such-savedmodel", Layout(tmp_path, "x"), info, np.zeros((1, 8, 8, 1))
-    )
-    result = TfliteConverter("fp32").run(ctx)
+    ctx = ConvertContext(tmp_path / "no-such-savedmodel", info, np.zeros((1, 8, 8, 1)))
+    target = TARGETS["tflite-fp32"]
+    result = target.converter.run(target.name, ctx, target.path(Layout(tmp_path, "x")), False)
     assert not result.ok and "no SavedModel" in result.reason
+    assert not (tmp_path / "tflite").exists()
 
 
 def test_manifest_has_the_contract_fields(built):
@@ -108,7 +103,7 @@ def test_manifest_has_the_contract_fields(built):
     for key in ("model", "version", "created", "source_commit", "artifacts"):
         assert key in manifest
     by_target = {a["target"]: a for a in manifest["artifacts"]}
-    assert set(ALL_TARGETS) <= set(by_target)
+    assert set(REQUIRED) <= set(by_target)
     int8 = by_target["tflite-int8"]
     assert int8["path"] == "tflite/digits/int8.tflite" and len(int8["sha256"]) == 64
     row = int8["verification"][0]

@@ -88,7 +88,8 @@ def test_a_crash_mid_export_leaves_no_partial_version(built, tmp_path, monkeypat
     with pytest.raises(OSError, match="simulated"):
         export.publish_version(model, info, dest, 1, x)
     assert dest.versions() == []
-    assert list(dest.serving_base.iterdir()) == []  # no scratch directory left behind either
+    assert not dest.serving_base.exists()  # nothing was renamed into view
+    assert list((dest.root / ".staging").iterdir()) == []  # and no scratch tree left behind
 
     monkeypatch.undo()
     export.publish_version(model, info, dest, 1, x)

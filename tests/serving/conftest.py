@@ -1,25 +1,81 @@
-"""Fixtures for the server tests: a model repository in tmp, real server processes, clients."""
+"""Fixtures for the server tests: a tiny SavedModel exported as the pipeline exports one, a model
+repository in tmp, real server processes, clients. Nothing here trains: the model is untrained."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.data import read_golden
-from serving.process import ServerProcess
+from pipeline.config import INPUT_NAME, OUTPUT_NAME
+from pipeline.data import DIGITS_CLASSES, DIGITS_MAX, DIGITS_NORMALIZATION, Golden
+from pipeline.export import export_savedmodel
+from pipeline.metadata import ModelInfo
+from serving.process import ROOT, ServerProcess
+
+PER_CLASS = 5  # inputs per digit: 50 in all, enough for five requests of ten
+SEED = 2  # the weights; this one's answers name seven different digits across the inputs
+
+
+def tiny_model():
+    """The served model's contract with no training: image float32 [-1, 8, 8, 1] in,
+    probabilities float32 [-1, 10] out (softmax), weights drawn from a fixed seed."""
+    init = keras.initializers.RandomNormal(stddev=0.3, seed=SEED)
+    image = keras.Input(shape=(8, 8, 1), name=INPUT_NAME)
+    flat = keras.layers.Flatten()(image)
+    probabilities = keras.layers.Dense(
+        len(DIGITS_CLASSES), activation="softmax", kernel_initializer=init, name=OUTPUT_NAME
+    )(flat)
+    return keras.Model(image, probabilities, name="tiny_digits")
+
+
+@pytest.fixture(scope="session")
+def keras_model():
+    """The served model in this process, for the reference outputs."""
+    return tiny_model()
+
+
+@pytest.fixture(scope="session")
+def golden(keras_model) -> Golden:
+    """Real digits from scikit-learn's bundled set, the first PER_CLASS of each class, in the
+    training representation ([0, 1], ink bright), with the Keras call's outputs as reference."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    rows = np.concatenate(
+        [np.flatnonzero(bunch.target == c)[:PER_CLASS] for c in range(len(DIGITS_CLASSES))]
+    )
+    x = (bunch.images[rows] / DIGITS_MAX).astype(np.float32)[..., np.newaxis]
+    reference = keras_model.predict(x, verbose=0)
+    # the tests compare numbers row by row: they must differ between inputs for that to mean much
+    assert len(set(reference.argmax(axis=1).tolist())) >= 5, reference.argmax(axis=1)
+    return Golden(x, bunch.target[rows].astype(np.int64), reference)
+
+
+@pytest.fixture(scope="session")
+def saved_model(keras_model, golden, tmp_path_factory) -> Path:
+    """The tiny model written by the pipeline's exporter: serving_default and predict_image
+    signatures, the warm-up requests and metadata.json in assets.extra/, as a real version."""
+    info = ModelInfo.from_keras(keras_model, "digits", DIGITS_CLASSES, DIGITS_NORMALIZATION)
+    out = tmp_path_factory.mktemp("savedmodel") / "1"
+    export_savedmodel(keras_model, dataclasses.replace(info, version=1), out, golden.x)
+    return out
 
 
 @dataclass
 class Repo:
     root: Path  # like models/serving: one base path per model
-    source: Path  # the pipeline's SavedModel version, copied in to publish new versions
+    source: Path  # the tiny SavedModel version, copied in to publish new versions
     config: Path
 
     def base(self, name: str) -> Path:
@@ -95,12 +151,10 @@ MODEL_CONFIG = """model_config_list {{
 
 
 @pytest.fixture(scope="session")
-def repo(built, tmp_path_factory) -> Repo:
+def repo(saved_model, tmp_path_factory) -> Repo:
     """digits (latest 1, version 1), labelled (all, versions 1 and 2 labelled), examples."""
-    _cfg, result, layout = built
     root = tmp_path_factory.mktemp("serving")
-    source = layout.version_dir(result.version)
-    r = Repo(root, source, root / "models.config")
+    r = Repo(root, saved_model, root / "models.config")
     for name in ("digits", "labelled", "examples"):
         r.base(name).mkdir()
     r.publish("digits", 1)
@@ -112,16 +166,33 @@ def repo(built, tmp_path_factory) -> Repo:
 
 
 @pytest.fixture(scope="session")
-def golden(built):
-    return read_golden(built[2].golden_dir)
+def signatures(saved_model):
+    """The SavedModel's signatures, loaded in this process."""
+    return tf.saved_model.load(str(saved_model)).signatures
 
 
 @pytest.fixture(scope="session")
-def signature_outputs(repo, golden):
+def signature_outputs(signatures, golden):
     """The SavedModel signature called in this process: what every server answer must equal."""
-    loaded = tf.saved_model.load(str(repo.source))
-    fn = loaded.signatures["serving_default"]
-    return fn(image=tf.constant(golden.x))["probabilities"].numpy()
+    return signatures["serving_default"](image=tf.constant(golden.x))["probabilities"].numpy()
+
+
+@pytest.fixture(scope="session")
+def drawn_digit(golden, signatures, tmp_path_factory):
+    """A 3 from the inputs drawn as a 32x32 dark-on-light PNG, and what serving_default answers
+    for the 8x8 input the PNG stores: what predict_image must answer for the PNG.
+
+    Each cell becomes a 4x4 block, so predict_image's area resize gives back the cell exactly, as
+    the PNG's 8-bit grey stores it (within 1/510 of the golden sample).
+    """
+    i = int(np.argmax(golden.labels == 3))
+    big = np.kron(golden.x[i, :, :, 0], np.ones((4, 4)))
+    grey = np.round((1.0 - big) * 255).astype(np.uint8)  # ink dark, paper light
+    path = tmp_path_factory.mktemp("inputs") / "three.png"
+    path.write_bytes(tf.io.encode_png(grey[..., None]).numpy())
+    as_stored = (1.0 - grey[::4, ::4].astype(np.float32) / 255)[None, ..., None]
+    expected = signatures["serving_default"](image=tf.constant(as_stored))["probabilities"]
+    return path, expected.numpy()[0]
 
 
 BATCHING = """max_batch_size { value: 64 }
@@ -153,6 +224,37 @@ def server(repo, tmp_path_factory):
     )
     with proc:
         yield proc
+
+
+@pytest.fixture
+def start_server():
+    """Start a server process with the given flags; each is stopped when the test ends."""
+    started: list[ServerProcess] = []
+
+    def start(flags: list[str], log: Path | None = None) -> ServerProcess:
+        proc = ServerProcess(flags, log=log)
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def run_server():
+    """Run `python -m serving` on free ports to its exit (a start-up that must fail)."""
+
+    def run(*flags: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "serving", "--port=0", "--rest_api_port=0", *flags],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run
 
 
 class Rest:

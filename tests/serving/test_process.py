@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import threading
 import time
 
@@ -12,18 +10,7 @@ import numpy as np
 import pytest
 
 from serving.metrics import BATCH_SIZE, REQUEST_COUNT
-from serving.process import ROOT, ServerProcess
 from tests.serving.conftest import MONITORING, Rest
-
-
-def run_server(*flags: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "serving", "--port=0", "--rest_api_port=0", *flags],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def only_line(stderr: str) -> str:
@@ -50,13 +37,15 @@ def only_line(stderr: str) -> str:
         (["--model_config_file=/nonexistent.config"], 1, "cannot read /nonexistent.config"),
     ],
 )
-def test_bad_flags_give_one_line_and_a_non_zero_exit(flags, code, message):
+def test_bad_flags_give_one_line_and_a_non_zero_exit(run_server, flags, code, message):
     proc = run_server(*flags)
     assert proc.returncode == code
     assert message in only_line(proc.stderr)
 
 
-def test_a_label_for_an_unavailable_version_stops_start_up_unless_allowed(repo, tmp_path):
+def test_a_label_for_an_unavailable_version_stops_start_up_unless_allowed(
+    repo, tmp_path, run_server, start_server
+):
     config = tmp_path / "labels.config"
     config.write_text(
         "model_config_list { config {\n"
@@ -70,28 +59,30 @@ def test_a_label_for_an_unavailable_version_stops_start_up_unless_allowed(repo, 
     assert "Request to assign label to version 2 of model digits, which is not currently " in (
         only_line(proc.stderr)
     )
-    with ServerProcess(
+    server = start_server(
         [
             f"--model_config_file={config}",
             "--allow_version_labels_for_unavailable_models",
             "--file_system_poll_wait_seconds=0",
         ]
-    ) as server:
-        rest = Rest(server.rest_port)
-        code, _, doc = rest.post(
-            "/v1/models/digits/labels/next:predict", {"instances": [[[[0.0]] * 8] * 8]}
-        )
-        assert code == 404 and doc["error"] == "Servable not found for request: Specific(digits, 2)"
+    )
+    rest = Rest(server.rest_port)
+    code, _, doc = rest.post(
+        "/v1/models/digits/labels/next:predict", {"instances": [[[[0.0]] * 8] * 8]}
+    )
+    assert code == 404 and doc["error"] == "Servable not found for request: Specific(digits, 2)"
 
 
-def test_poll_zero_loads_once_and_sigterm_finishes_in_flight_requests(repo, tmp_path, golden):
+def test_poll_zero_loads_once_and_sigterm_finishes_in_flight_requests(
+    repo, tmp_path, golden, start_server
+):
     base = tmp_path / "digits"
     base.mkdir()
     shutil.copytree(repo.source, base / "1")
     batching = tmp_path / "batching.config"
     # a long batch timeout keeps requests in flight for a while: the window SIGTERM lands in
     batching.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 1500000 }\n")
-    server = ServerProcess(
+    server = start_server(
         [
             "--model_name=digits",
             f"--model_base_path={base}",
@@ -100,40 +91,37 @@ def test_poll_zero_loads_once_and_sigterm_finishes_in_flight_requests(repo, tmp_
             f"--batching_parameters_file={batching}",
         ],
         log=tmp_path / "server.log",
-    ).start()
-    try:
-        shutil.copytree(repo.source, base / "2")
-        time.sleep(2.5)
-        _code, _, doc = Rest(server.rest_port).get("/v1/models/digits")
-        assert [s["version"] for s in doc["model_version_status"]] == ["1"]
+    )
+    shutil.copytree(repo.source, base / "2")
+    time.sleep(2.5)
+    _code, _, doc = Rest(server.rest_port).get("/v1/models/digits")
+    assert [s["version"] for s in doc["model_version_status"]] == ["1"]
 
-        results = []
+    results = []
 
-        def request():
-            results.append(
-                Rest(server.rest_port).post(
-                    "/v1/models/digits:predict", {"instances": golden.x[:2].tolist()}
-                )[0]
-            )
+    def request():
+        results.append(
+            Rest(server.rest_port).post(
+                "/v1/models/digits:predict", {"instances": golden.x[:2].tolist()}
+            )[0]
+        )
 
-        threads = [threading.Thread(target=request) for _ in range(3)]
-        for t in threads:
-            t.start()
-        time.sleep(0.5)  # the three requests wait in the open batch
-        server.terminate()
-        for t in threads:
-            t.join(30)
-        assert results == [200, 200, 200]
-        assert server.proc.wait(30) == 0
-        with pytest.raises(ConnectionError):
-            Rest(server.rest_port).get("/healthz")
-        assert "shutting down" in (tmp_path / "server.log").read_text()
-    finally:
-        server.stop()
+    threads = [threading.Thread(target=request) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # the three requests wait in the open batch
+    server.terminate()
+    for t in threads:
+        t.join(30)
+    assert results == [200, 200, 200]
+    assert server.proc.wait(30) == 0
+    with pytest.raises(ConnectionError):
+        Rest(server.rest_port).get("/healthz")
+    assert "shutting down" in (tmp_path / "server.log").read_text()
 
 
 def test_rest_api_timeout_answers_504_and_drops_the_request_from_its_batch(
-    repo, tmp_path, golden, signature_outputs
+    repo, tmp_path, golden, signature_outputs, start_server
 ):
     batching = tmp_path / "batching.config"
     # one instance waits 2 s for its batch to fill: past the 300 ms deadline; four fill it at once
@@ -143,7 +131,7 @@ def test_rest_api_timeout_answers_504_and_drops_the_request_from_its_batch(
     )
     monitoring = tmp_path / "monitoring.config"
     monitoring.write_text(MONITORING)
-    with ServerProcess(
+    server = start_server(
         [
             "--model_name=digits",
             f"--model_base_path={repo.base('digits')}",
@@ -154,19 +142,19 @@ def test_rest_api_timeout_answers_504_and_drops_the_request_from_its_batch(
             "--rest_api_timeout_in_ms=300",
         ],
         log=tmp_path / "server.log",
-    ) as server:
-        rest = Rest(server.rest_port)
-        start = time.monotonic()
-        code, _, doc = rest.post("/v1/models/digits:predict", {"instances": golden.x[:1].tolist()})
-        waited = time.monotonic() - start
-        assert (code, doc) == (504, {"error": "Request timed out (--rest_api_timeout_in_ms)"})
-        assert 0.3 <= waited < 1.9  # the deadline answered, not the batch timeout
-        code, _, doc = rest.post("/v1/models/digits:predict", {"instances": golden.x[:4].tolist()})
-        assert code == 200
-        assert np.abs(np.asarray(doc["predictions"]) - signature_outputs[:4]).max() <= 1e-6
-        time.sleep(2.5)  # the expired request's batch has closed by now
-        _, _, text = rest.get("/monitoring/prometheus/metrics")
-        # only the full batch ran the model: the one holding just the expired request was dropped
-        assert f'{BATCH_SIZE}_count{{model_name="digits"}} 1' in text
-        assert f'{REQUEST_COUNT}{{model_name="digits",status="DEADLINE_EXCEEDED"}} 1' in text
-        assert "Traceback" not in (tmp_path / "server.log").read_text()
+    )
+    rest = Rest(server.rest_port)
+    start = time.monotonic()
+    code, _, doc = rest.post("/v1/models/digits:predict", {"instances": golden.x[:1].tolist()})
+    waited = time.monotonic() - start
+    assert (code, doc) == (504, {"error": "Request timed out (--rest_api_timeout_in_ms)"})
+    assert 0.3 <= waited < 1.9  # the deadline answered, not the batch timeout
+    code, _, doc = rest.post("/v1/models/digits:predict", {"instances": golden.x[:4].tolist()})
+    assert code == 200
+    assert np.abs(np.asarray(doc["predictions"]) - signature_outputs[:4]).max() <= 1e-6
+    time.sleep(2.5)  # the expired request's batch has closed by now
+    _, _, text = rest.get("/monitoring/prometheus/metrics")
+    # only the full batch ran the model: the one holding just the expired request was dropped
+    assert f'{BATCH_SIZE}_count{{model_name="digits"}} 1' in text
+    assert f'{REQUEST_COUNT}{{model_name="digits",status="DEADLINE_EXCEEDED"}} 1' in text
+    assert "Traceback" not in (tmp_path / "server.log").read_text()

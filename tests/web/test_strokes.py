@@ -5,9 +5,9 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from pipeline import strokes
 from pipeline.config import ROOT
 from pipeline.data import preprocess_image_bytes
+from web import strokes
 
 VECTORS = ROOT / "web" / "test" / "vectors.json"
 

@@ -10,12 +10,12 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline.config import GATES
 from pipeline.data import Golden
 from pipeline.manifest import add_rows, read_manifest
-from pipeline.strokes import bitmap_to_counts, strokes_to_bitmap
+from pipeline.targets import TARGETS
 from pipeline.verify import Verification, score
 from web import browser
+from web.strokes import bitmap_to_counts, strokes_to_bitmap
 
 TOLERANCE = 1e-4  # the tfjs gate: the browser must reproduce Keras almost exactly
 
@@ -250,7 +250,7 @@ def test_browser_row_joins_the_manifest(page, built, golden_doc):
         labels=None if labels is None else np.array(labels),
         reference=np.array(golden_doc["reference"], dtype=np.float32),
     )
-    gate = GATES["tfjs"]
+    gate = TARGETS["tfjs"].gate
     metrics, failures = score(outputs, golden, gate)
     times = np.array(out["times"])
     manifest = read_manifest(layout.manifest)

@@ -18,8 +18,8 @@ from pipeline.config import ROOT
 from pipeline.data import read_golden
 from pipeline.manifest import add_rows
 from serving.process import free_port
-from tests.integration.conftest import image, served_rows
 from tests.serving.conftest import Rest
+from tests.system.containers.conftest import image, served_rows
 
 NAME = "digits"
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import artifacts
-from pipeline.config import GATES, TFLITE_VARIANTS
 from pipeline.data import read_golden
 from pipeline.manifest import add_rows, read_manifest
+from pipeline.targets import in_family
 from pipeline.verify import score
-from tests.integration.conftest import image
+from tests.system.containers.conftest import image
 
 EDGE_IMAGES = {"edge-litert": "litert", "edge-tflite214": "tflite-runtime"}
 # tflite-runtime stopped at 2.14: the dynamic-range model's FULLY_CONNECTED v12 is newer.
-TOO_NEW_FOR_2_14 = {"dynamic"}
+TOO_NEW_FOR_2_14 = {"tflite-dynamic"}
 
 
 def run_in_container(engine, tag, runtime, model_dir, work, variant):
@@ -60,9 +59,9 @@ def test_edge_images_run_every_variant_and_pass_the_gates(engine, built, tmp_pat
     work.chmod(0o777)  # the image runs as an unprivileged user
     np.savez(work / "in.npz", image=golden.x)
     manifest_path = layout.reports_dir / "manifest.json"
-    for variant in TFLITE_VARIANTS:
-        target = f"tflite-{variant}"
-        path = artifacts.artifact_path(layout, target, result.version)
+    for target in in_family("tflite"):
+        path = target.path(layout, result.version)
+        variant = path.stem
         code, stderr = run_in_container(engine, tag, runtime, path.parent, work, variant)
         row = {
             "runtime": runtime,
@@ -74,7 +73,7 @@ def test_edge_images_run_every_variant_and_pass_the_gates(engine, built, tmp_pat
             "passed": False,
             "reason": "",
         }
-        if runtime == "tflite-runtime" and variant in TOO_NEW_FOR_2_14:
+        if runtime == "tflite-runtime" and target.name in TOO_NEW_FOR_2_14:
             assert code == 1, stderr
             assert "FULLY_CONNECTED" in stderr  # the runtime's own reason
             row["reason"] = stderr.strip().splitlines()[-1]
@@ -82,17 +81,17 @@ def test_edge_images_run_every_variant_and_pass_the_gates(engine, built, tmp_pat
             assert code == 0, stderr
             with np.load(work / f"{variant}.npz") as out:
                 outputs, p50 = out["probabilities"].astype(np.float32), float(out["p50_ms"])
-            metrics, failures = score(outputs, golden, GATES[target])
+            metrics, failures = score(outputs, golden, target.gate)
             assert failures == [], (tag, variant, failures)
             row.update(metrics, p50_ms=p50, passed=True)
-        add_rows(manifest_path, target, [row])
+        add_rows(manifest_path, target.name, [row])
     rows = [
         r
         for a in read_manifest(manifest_path)["artifacts"]
         for r in a["verification"]
         if r["where"] == f"{tag} (container)"
     ]
-    assert len(rows) == len(TFLITE_VARIANTS)
+    assert len(rows) == len(in_family("tflite"))
 
 
 @pytest.mark.parametrize("tag", sorted(EDGE_IMAGES))

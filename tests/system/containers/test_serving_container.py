@@ -12,8 +12,8 @@ import pytest
 from pipeline.data import read_golden
 from pipeline.manifest import add_rows
 from serving.process import free_port
-from tests.integration.conftest import image, readable, served_rows, wait_healthy
 from tests.serving.conftest import Rest
+from tests.system.containers.conftest import image, readable, served_rows, wait_healthy
 
 TAG = "model-server"
 
@@ -28,7 +28,8 @@ def models(built, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(engine, models):
+def container_ports(engine, models):
+    """The model-server image on the models volume: its REST and gRPC ports on 127.0.0.1."""
     image(engine, TAG)
     root, _ = models
     rest_port, grpc_port = free_port(), free_port()
@@ -46,16 +47,18 @@ def server(engine, models):
         container.remove(force=True)
 
 
-def test_rest_and_grpc_in_the_container_equal_the_signature_call(server, models, built):
-    rest_port, grpc_port = server
+def test_rest_and_grpc_in_the_container_equal_the_signature_call(container_ports, models, built):
+    rest_port, grpc_port = container_ports
     layout = built[2]
     golden = read_golden(layout.golden_dir)
     rows = served_rows(rest_port, grpc_port, models[1], golden, f"{TAG} (container)")
     add_rows(layout.reports_dir / "manifest.json", "savedmodel", rows)
 
 
-def test_a_version_published_into_the_volume_loads_with_no_failed_request(server, models, built):
-    rest_port, _ = server
+def test_a_version_published_into_the_volume_loads_with_no_failed_request(
+    container_ports, models, built
+):
+    rest_port, _ = container_ports
     root, source = models
     golden = read_golden(built[2].golden_dir)
     body = {"instances": golden.x[:2].tolist()}

@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.data import read_golden
 from serving.process import free_port
-from tests.integration.conftest import image, readable, wait_healthy
+from tests.system.containers.conftest import image, readable, wait_healthy
 from web import browser
 
 TOLERANCE = 1e-4
