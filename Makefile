@@ -10,6 +10,9 @@ PY := .venv/bin/python
 TFJS_PY := envs/tfjs/.venv/bin/python
 NODE_DIR := pipeline/tfjs_node
 export UV_PYTHON_DOWNLOADS := never
+# Install .pyc files with the packages: with PYTHONDONTWRITEBYTECODE set (as on these machines),
+# every process would otherwise compile TensorFlow's sources again (an import took 19 s, not 6).
+export UV_COMPILE_BYTECODE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: help setup all train export convert verify report test unit lint format bench bench-pipeline bench-edge clean
@@ -78,10 +81,10 @@ serve: setup ## the model server on the latest artifacts: REST :8501, gRPC :8500
 		--monitoring_config_file=serving/configs/monitoring.config --rest_api_enable_cors_support
 
 test: setup lint web-unit images $(WEB)/node_modules/.installed $(CHROMIUM) ## set up, then run every test tier (one pytest session: the pipeline runs once)
-	$(PY) -m pytest tests/unit tests/serving tests/e2e tests/integration -q
+	$(PY) -m pytest tests -q
 
-unit: setup ## unit tests (tests/unit)
-	$(PY) -m pytest tests/unit -q
+unit: setup ## fast tests: no training, no servers, no containers, no browser
+	$(PY) -m pytest tests -q -m "not model and not server and not containers and not browser"
 
 images: setup $(WEB)/node_modules/.installed ## build the container images on a local Debian base (starts Docker; prints sizes and build times)
 	bash docker/images.sh
@@ -93,8 +96,8 @@ docker-up: images ## the system in containers (docker-compose.yml): REST :8501, 
 docker-down: ## stop and remove what docker-up started
 	bash docker/compose.sh down --remove-orphans
 
-integration: setup images ## container tests (tests/integration): each artifact in its own image
-	$(PY) -m pytest tests/integration -q
+integration: setup images ## container tests (tests/system/containers): each artifact in its own image
+	$(PY) -m pytest tests/system/containers -q
 
 test-serving: setup ## model server tests (tests/serving): real server processes, REST and gRPC
 	$(PY) -m pytest tests/serving -q
@@ -110,17 +113,17 @@ format: setup ## fix style and formatting
 bench: bench-edge bench-serving bench-pipeline bench-web ## run every benchmark; writes models/reports/<name>/bench.md
 
 bench-serving: setup /usr/bin/wrk ## the server under wrk load vs an HTTP floor and naive Keras; writes bench-serving.md
-	$(PY) -m serving.bench --name $(NAME)
+	$(PY) -m bench.serving --name $(NAME)
 
 /usr/bin/wrk:
 	@[ "$$(id -u)" = 0 ] || { echo "wrk is missing: apt-get install wrk (needs root)"; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 
 bench-pipeline: setup ## seconds per stage of a full run
-	$(PY) -m pipeline bench --name $(NAME)
+	$(PY) -m bench.pipeline --name $(NAME)
 
 bench-edge: setup ## each TFLite variant in LiteRT vs the SavedModel and Keras calls; writes bench-edge.md
-	$(PY) -m mobile.bench_edge --name $(NAME)
+	$(PY) -m bench.edge --name $(NAME)
 
 clean: ## remove the environments and everything under models/ (keeps models/README.md)
 	rm -rf .venv envs/tfjs/.venv envs/tflite214/.venv $(TOOLS) $(NODE_DIR)/node_modules
@@ -143,8 +146,8 @@ web-dev: web .venv/.synced ## serve web/dist on http://127.0.0.1:8080, /v1/ prox
 web-unit: $(WEB)/node_modules/.installed ## JavaScript unit tests (node --test): preprocessing, result formatting
 	cd $(WEB) && node --test test/
 
-e2e: setup $(WEB)/node_modules/.installed $(CHROMIUM) ## browser tests (tests/e2e): the demo in headless chromium
-	$(PY) -m pytest tests/e2e -q
+e2e: setup $(WEB)/node_modules/.installed $(CHROMIUM) ## browser tests (tests/system/browser): the demo in headless chromium
+	$(PY) -m pytest tests/system/browser -q
 
 bench-web: setup web $(CHROMIUM) ## the demo in headless Chromium per TF.js backend; writes bench-web.md
-	$(PY) -m web.bench_web --name $(NAME)
+	$(PY) -m bench.web --name $(NAME)
