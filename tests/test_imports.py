@@ -9,12 +9,12 @@ by none. See docs/design.md.
 from __future__ import annotations
 
 import ast
-import subprocess
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.repo import ROOT, repo_files
+
 PACKAGES = ("pipeline", "serving", "mobile", "web", "bench")
 HARNESS = {"bench", "tests"}
 FORBIDDEN = {
@@ -42,14 +42,7 @@ def violations(package: str, source: str) -> set[str]:
 
 
 def project_modules() -> list[Path]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    return [ROOT / p for p in listed if p.split("/")[0] in PACKAGES]
+    return [p for p in repo_files("*.py") if p.relative_to(ROOT).parts[0] in PACKAGES]
 
 
 def test_no_module_imports_against_the_flow():

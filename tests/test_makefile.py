@@ -3,24 +3,11 @@ description, and `make` alone lists them."""
 
 import re
 import subprocess
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.repo import ROOT, repo_files
+
 # `make X`, with any VAR=value before the target; the word after X may be prose in a comment
 MAKE = re.compile(r"(?<![\w./-])make(?:[ \t]+[A-Z_]+=\S*)*[ \t]+([a-z][a-z0-9-]*)")
-
-
-def markdown_files() -> list[Path]:
-    """Every markdown file of the repository, committed or new, as git's ignore rules see it."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.md"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    paths = (ROOT / p for p in listed if "node_modules" not in Path(p).parts)
-    return sorted(p for p in paths if p.is_file())  # a deleted file is still listed until staged
 
 
 def code_in(markdown: str) -> list[str]:
@@ -50,7 +37,7 @@ def test_the_make_commands_are_read_from_code_not_prose():
 
 
 def test_every_make_target_any_markdown_file_names_exists_and_is_documented():
-    files = markdown_files()
+    files = repo_files("*.md")
     assert ROOT / "README.md" in files
     documented = documented_targets()
     missing = {
