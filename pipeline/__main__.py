@@ -17,7 +17,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
 
 from pipeline.config import DEFAULT_NAME, MODELS_DIR, PipelineConfig, TrainConfig
-from pipeline.errors import UserError
+from pipeline.errors import GateFailure, UserError
 from pipeline.targets import TARGETS
 from serving.quiet import quiet_import_tensorflow
 
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="bring your own .keras model (skips training)")
     p.add_argument("--samples", type=Path, help="npz with x (and optional y) to verify it on")
     p.add_argument("--keep", type=int, default=5, help="SavedModel versions to keep (default: 5)")
-    p.add_argument("--strict", action="store_true", help="any failed conversion is fatal")
+    _requirements(p)
 
     p = sub.add_parser("train", help="train the digits model and save the Keras reference")
     _common(p)
@@ -62,8 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(command, help=text)
         _common(p)
         p.add_argument("--version", type=int, help="SavedModel version (default: latest)")
-        if command == "convert":
-            p.add_argument("--strict", action="store_true", help="any failed conversion is fatal")
+        _requirements(p)
 
     p = sub.add_parser("report", help="write report.md and report.html from the manifest")
     _common(p)
@@ -75,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, help="SavedModel version (default: latest)")
     p.add_argument("--top", type=int, default=3, help="classes to print (default: 3)")
     return parser
+
+
+def _requirements(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--require",
+        default="",
+        metavar="T1,T2",
+        help="targets that must be verified for the version to count (keras and savedmodel always)",
+    )
+    p.add_argument("--strict", action="store_true", help="require every target")
 
 
 def _training_options(p: argparse.ArgumentParser) -> None:
@@ -99,7 +108,14 @@ def config_from(args) -> PipelineConfig:
             raise UserError("--keep must be at least 1")
         cfg = replace(cfg, keep_versions=args.keep)
     if getattr(args, "strict", False):
-        cfg = replace(cfg, strict=True)
+        cfg = replace(cfg, required=frozenset(TARGETS))
+    elif getattr(args, "require", ""):
+        required = {t.strip() for t in args.require.split(",") if t.strip()}
+        if unknown := sorted(required - TARGETS.keys()):
+            raise UserError(
+                f"--require: unknown target {unknown[0]!r}; choose from: {', '.join(TARGETS)}"
+            )
+        cfg = replace(cfg, required=frozenset(required))
     if args.command == "predict":  # checked here, before TensorFlow's import costs seconds
         if args.target not in TARGETS:
             raise UserError(f"unknown target {args.target!r}; choose one of: {', '.join(TARGETS)}")
@@ -119,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except GateFailure as exc:
+        print(f"FAILED: {exc}; nothing was published", file=sys.stderr)
+        return 1
     except PermissionError as exc:  # e.g. a models volume this (container) user cannot write
         print(
             f"error: cannot write {exc.filename}: permission denied for uid {os.getuid()}",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
-from pipeline.metadata import ModelInfo, sha256_of, size_of
+from pipeline.metadata import METADATA_FILE, ModelInfo, sha256_of, size_of
 from pipeline.targets import Target
 
 
@@ -38,3 +39,29 @@ def recorded(target: Target, path: Path) -> dict | None:
     if not meta_file.is_file():
         return None
     return json.loads(meta_file.read_text()).get("artifacts", {}).get(target.name)
+
+
+def withdraw(target: Target, path: Path) -> None:
+    """Take an artifact that will not be published out of a staging tree, with its record.
+
+    A nested target's directory keeps its subfolders (the other targets inside it).
+    """
+    if path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        for item in path.iterdir():
+            if item.is_file() and item.name != METADATA_FILE:
+                item.unlink()
+            elif item.is_dir() and not target.nested:
+                shutil.rmtree(item)
+    meta_file = target.metadata_file(path)
+    if not meta_file.is_file():
+        return
+    doc = json.loads(meta_file.read_text())
+    doc.get("artifacts", {}).pop(target.name, None)
+    if doc.get("artifacts"):
+        meta_file.write_text(json.dumps(doc, indent=2) + "\n")
+        return
+    meta_file.unlink()  # nothing of this folder is published: no labels for no model either
+    if target.labels_beside:
+        (meta_file.parent / "labels.txt").unlink(missing_ok=True)

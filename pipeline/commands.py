@@ -17,8 +17,9 @@ from pipeline.errors import UserError
 from pipeline.layout import Layout, publish, staging
 from pipeline.manifest import build_manifest, read_manifest, write_manifest
 from pipeline.metadata import ModelInfo
-from pipeline.report import COLUMNS, table_rows, write_report
-from pipeline.targets import CONVERTED, TARGETS
+from pipeline.outcomes import VERIFIED, blocking, outcomes
+from pipeline.report import COLUMNS, OUTCOME_COLUMNS, outcome_rows, table_rows, write_report
+from pipeline.targets import TARGETS, converted
 
 
 def _published(cfg: PipelineConfig) -> tuple[Layout, ModelInfo]:
@@ -50,6 +51,19 @@ def print_summary(manifest: dict) -> None:
         style = None if row[-1] == "pass" else "yellow" if row[-1].startswith("not") else "red"
         table.add_row(*row, style=style)
     ui.out.print(table)
+    table = Table(title="targets")
+    for column in OUTCOME_COLUMNS:
+        table.add_column(column, overflow="fold")
+    for row in outcome_rows(manifest):
+        style = (
+            None
+            if row[1] == VERIFIED
+            else "yellow"
+            if row[2] == "yes" or row[1] == "not supported"
+            else "red"
+        )
+        table.add_row(*row, style=style)
+    ui.out.print(table)
 
 
 def run(cfg: PipelineConfig, args) -> int:
@@ -58,16 +72,20 @@ def run(cfg: PipelineConfig, args) -> int:
     print_summary(result.manifest)
     layout = Layout(cfg.models_dir, cfg.name)
     if not result.published:
-        failed = [r for r in result.rows if not r.passed]
+        names = ", ".join(f"{b.target} ({b.status})" for b in result.blocking)
         ui.console.print(
-            f"[bold red]FAILED[/]: {len(failed)} check(s) missed their gate; nothing was published. "
-            f"Evidence kept in {result.kept_at}"
+            f"[bold red]FAILED[/]: required target(s) not verified: {names}; nothing was "
+            f"published. Evidence kept in {result.kept_at}"
         )
         return 1
+    left_out = [o for o in result.outcomes.values() if o.status != VERIFIED]
     ui.console.print(
         f"[bold green]published[/] {cfg.name} v{result.version} in {time.perf_counter() - start:.0f} s; "
         f"report: {layout.reports_dir / 'report.html'}"
     )
+    if left_out:
+        names = ", ".join(f"{o.target} ({o.status})" for o in left_out)
+        ui.console.print(f"[yellow]left out of v{result.version}[/]: {names}")
     return 0
 
 
@@ -103,11 +121,9 @@ def convert(cfg: PipelineConfig, args) -> int:
     with staging(cfg.models_dir, cfg.name) as stage:
         # read the published SavedModel, write into the staging tree, then swap the groups in
         shutil.copytree(layout.golden_dir, stage.golden_dir)
-        conversions = stages.convert_stage(
-            info, layout.version_dir(version), stage, args.strict, {}
-        )
-        publish(stage, layout, {t.family for t in CONVERTED})
-    failed = [c.target for c in conversions if not c.ok and not c.optional]
+        conversions = stages.convert_stage(info, layout.version_dir(version), stage, {})
+        publish(stage, layout, {t.family for t in converted()})
+    failed = [c.target for c in conversions if not c.ok and c.target in cfg.required]
     return 1 if failed else 0
 
 
@@ -118,12 +134,15 @@ def verify(cfg: PipelineConfig, args) -> int:
     golden = read_golden(layout.golden_dir)
     previous = read_manifest(layout.manifest) if layout.manifest.is_file() else {}
     conversions = [Conversion.from_dict(c) for c in previous.get("conversions", [])] or [
-        Conversion(t.name, ok=True, optional=t.optional) for t in CONVERTED
+        Conversion(t.name, ok=True) for t in converted()
     ]
     timings: dict[str, float] = {}
     rows = stages.verify_stage(cfg, layout, version, info, golden, conversions, timings)
+    results = outcomes(conversions, rows)
+    blocked = blocking(results, cfg.required)
+    training = previous.get("training")
     manifest = build_manifest(
-        layout, version, info, rows, conversions, previous.get("training"), timings, cfg.gates
+        layout, version, info, rows, conversions, training, timings, cfg.gates, results, blocked
     )
     write_manifest(layout.manifest, manifest)
     print_summary(manifest)

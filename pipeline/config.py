@@ -38,11 +38,22 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Gate:
-    """What an artifact must achieve against the Keras reference on the golden set."""
+    """What an artifact must achieve against the Keras reference on the golden set.
 
-    max_abs_diff: float | None = None  # largest |p_artifact - p_keras| over all probabilities
+    Each check applies where it means something: agreement and accuracy to classification outputs
+    (more than one column, probabilities or logits), the relative error to regression outputs.
+    """
+
+    # largest |output - reference| over the reference's scale, max(1, max |reference|): for
+    # probabilities that is the plain absolute difference, for large regression values a relative one
+    max_abs_diff: float | None = None
     min_agreement: float | None = None  # share of samples whose top-1 class equals Keras's
     max_accuracy_drop: float | None = None  # accuracy points (0..1) below Keras's, when labelled
+    # regression outputs: largest |output - reference| over the reference's range (max - min)
+    max_regression_error: float | None = None
+    # a sample whose reference top-2 probabilities are closer than this is a tie: either of the two
+    # classes agrees with it (a quantized model must not fail on a coin the reference tossed)
+    tie_margin: float = 0.02
 
     def describe(self) -> str:
         parts = []
@@ -52,15 +63,17 @@ class Gate:
             parts.append(f"top-1 agree≥{self.min_agreement:.0%}")
         if self.max_accuracy_drop is not None:
             parts.append(f"acc drop≤{self.max_accuracy_drop * 100:g} pts")
+        if self.max_regression_error is not None:
+            parts.append(f"regression |Δ|≤{self.max_regression_error:.0%} of range")
         return ", ".join(parts) or "none"
 
 
 # The default gates (pipeline/targets.py gives each target one). Float artifacts must reproduce
 # Keras almost exactly; fp16 weights keep about three decimal digits; quantized artifacts must keep
-# its decisions.
+# its decisions, and its regression values within 5% of their range.
 EXACT = Gate(max_abs_diff=1e-4)
 HALF_PRECISION = Gate(max_abs_diff=1e-2)
-QUANTIZED = Gate(min_agreement=0.97, max_accuracy_drop=0.02)
+QUANTIZED = Gate(min_agreement=0.97, max_accuracy_drop=0.02, max_regression_error=0.05)
 
 
 @dataclass(frozen=True)
@@ -72,5 +85,7 @@ class PipelineConfig:
     compare_trainers: bool = True  # also train with the other trainer, for the report
     keep_versions: int = 5  # SavedModel versions kept under models/serving/<name>/
     latency_runs: int = 100  # single-sample calls timed per runtime for p50
-    strict: bool = False  # any failed conversion is fatal
+    # targets that must be verified for a version to be published, beside keras and savedmodel
+    # (--require; --strict requires every target); the others are published when verified
+    required: frozenset[str] = frozenset()
     gates: dict[str, Gate] = field(default_factory=dict)  # per-target overrides of the defaults

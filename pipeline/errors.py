@@ -1,5 +1,9 @@
-"""The one exception the CLI turns into a single stderr line and exit code 2."""
+"""The exceptions the CLI turns into one stderr line: bad input (exit 2), a missed bar (exit 1)."""
 
 
 class UserError(Exception):
     """Bad input or missing prerequisites: reported as one line, never as a traceback."""
+
+
+class GateFailure(Exception):
+    """Training missed its bar: exit 1 with one line saying by how much; nothing is published."""

@@ -10,6 +10,7 @@ from pipeline.convert import Conversion
 from pipeline.errors import UserError
 from pipeline.layout import Layout, write_text_atomic
 from pipeline.metadata import ModelInfo, utc_now
+from pipeline.outcomes import VERIFIED, Outcome
 from pipeline.targets import TARGETS
 from pipeline.verify import Verification
 
@@ -23,9 +24,13 @@ def build_manifest(
     training: dict | None,
     timings: dict[str, float],
     gates: dict,
+    results: dict[str, Outcome],
+    blocked: list[Outcome],
 ) -> dict:
+    """`passed`: nothing required is blocked, so the version is published with every target whose
+    outcome is verified (`published` per artifact); the others are named with their reason."""
     entries = []
-    for name in dict.fromkeys(r.target for r in rows):
+    for name, result in results.items():
         target = TARGETS[name]
         path = target.path(layout, version)
         record = artifacts.recorded(target, path) or {}
@@ -36,6 +41,9 @@ def build_manifest(
                 "sha256": record.get("sha256", ""),
                 "bytes": record.get("bytes", 0),
                 "source_version": version,
+                "outcome": result.status,
+                "reason": result.reason,
+                "published": not blocked and result.status == VERIFIED,
                 "verification": [r.to_dict() for r in rows if r.target == name],
             }
         )
@@ -48,17 +56,14 @@ def build_manifest(
         "output": {"name": info.output_name, "shape": info.output_shape},
         "class_names": info.class_names,
         "normalization": info.normalization,
-        "passed": all(r.passed for r in rows if r.target in _required(conversions) and r.gating),
+        "passed": not blocked,
+        "blocked_by": [b.to_dict() for b in blocked],
         "gates": {t.name: gates.get(t.name, t.gate).describe() for t in TARGETS.values()},
         "conversions": [c.to_dict() for c in conversions],
         "training": training,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "artifacts": entries,
     }
-
-
-def _required(conversions: list[Conversion]) -> set[str]:
-    return {c.target for c in conversions if not c.optional} | {"keras", "savedmodel"}
 
 
 def write_manifest(path: Path, manifest: dict) -> None:

@@ -53,7 +53,21 @@ def _result(v: dict) -> str:
         return "pass"
     if not v.get("gating", True):  # an advisory runtime too old for the file: reported only
         return f"not supported (does not gate): {v['reason']}"
+    if not v.get("supported", True):
+        return f"not supported: {v['reason']}"
     return f"FAIL: {v['reason']}"
+
+
+OUTCOME_COLUMNS = ("target", "outcome", "published", "reason")
+
+
+def outcome_rows(manifest: dict) -> list[list[str]]:
+    """One row per target: verified, not supported or missed gate, and whether it was published."""
+    return [
+        [a["target"], a["outcome"], "yes" if a["published"] else "no", a["reason"]]
+        for a in manifest["artifacts"]
+        if "outcome" in a
+    ]
 
 
 def _pct(x) -> str:
@@ -173,16 +187,10 @@ def write_report(layout: Layout, manifest: dict) -> Path:
 
 def _sections(manifest: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) for every table in the report."""
-    sections = [("Verification on the golden set", list(COLUMNS), table_rows(manifest))]
-    failed = [c for c in manifest.get("conversions", []) if not c["ok"]]
-    if failed:
-        sections.append(
-            (
-                "Conversions that failed",
-                ["target", "reason"],
-                [[c["target"], c["reason"]] for c in failed],
-            )
-        )
+    sections = [
+        ("Targets", list(OUTCOME_COLUMNS), outcome_rows(manifest)),
+        ("Verification on the golden set", list(COLUMNS), table_rows(manifest)),
+    ]
     if manifest.get("training"):
         rows = [
             [
@@ -243,7 +251,8 @@ def _html(manifest, sections, plots) -> str:
         body.append(f"<h2>{esc(title)}</h2><table><tr>")
         body.append("".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
         for row in rows:
-            cls = ' class="fail"' if row[-1].startswith("FAIL") else ""
+            failed = row[-1].startswith("FAIL") or "missed gate" in row
+            cls = ' class="fail"' if failed else ""
             body.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
         body.append("</table>")
     for title, file in plots:

@@ -26,17 +26,14 @@ from pipeline.data import (
     read_golden,
     write_golden,
 )
-from pipeline.errors import UserError
+from pipeline.errors import GateFailure, UserError
 from pipeline.export import prune_versions, write_models_config, write_version
 from pipeline.layout import GROUPS, Layout, publish, staging
 from pipeline.manifest import build_manifest, write_manifest
 from pipeline.metadata import ModelInfo
-from pipeline.targets import CONVERTED, TARGETS
+from pipeline.outcomes import VERIFIED, Outcome, blocking, outcomes
+from pipeline.targets import TARGETS, converted
 from pipeline.verify import Verification, verify_all
-
-
-class GateFailure(Exception):
-    """Verification or training missed a bar: exit 1 after printing what failed."""
 
 
 @dataclass
@@ -45,6 +42,8 @@ class RunResult:
     manifest: dict
     rows: list[Verification]
     published: bool
+    outcomes: dict[str, Outcome]
+    blocking: list[Outcome]  # required targets that were not verified: nothing was published
     kept_at: Path | None = None  # where a failed run's artifacts and report were kept
 
 
@@ -98,23 +97,24 @@ def train_stage(cfg: PipelineConfig, layout: Layout, logs_dir: Path, timings: di
 
 
 def convert_stage(
-    info: ModelInfo, savedmodel: Path, layout: Layout, strict: bool, timings: dict
+    info: ModelInfo, savedmodel: Path, layout: Layout, timings: dict
 ) -> list[Conversion]:
-    """Convert `savedmodel` to every target, writing into `layout` (calibration from its golden dir)."""
+    """Convert `savedmodel` to every target, writing into `layout` (calibration from its golden dir).
+
+    A target that cannot take the model is recorded with the converter's words; the others go on.
+    """
     representative = np.load(layout.golden_dir / CALIBRATION_FILE)
     ctx = ConvertContext(savedmodel, info, representative)
     conversions = []
     with ui.step("convert", timings):
-        for target in CONVERTED:
+        for target in converted():
             out = target.path(layout, info.version)
-            result = target.converter.run(target.name, ctx, out, target.optional)
+            result = target.converter.run(target.name, ctx, out)
             if result.ok:
                 artifacts.describe(target, out, info)
                 ui.console.print(f"  [green]✓[/] {target.name} ({result.seconds:.1f} s)")
             else:
-                ui.console.print(f"  [red]✗[/] {target.name}: {result.reason}")
-                if strict and not target.optional:
-                    raise GateFailure(f"conversion to {target.name} failed: {result.reason}")
+                ui.console.print(f"  [yellow]✗[/] {target.name}: not supported: {result.reason}")
             conversions.append(result)
     return conversions
 
@@ -174,22 +174,28 @@ def run(
         with ui.step("export", timings):
             save_reference(model, info, stage, x_golden, y_golden, training, calibration)
             write_version(model, info, stage, version, x_golden)
-        conversions = convert_stage(info, stage.version_dir(version), stage, cfg.strict, timings)
+        conversions = convert_stage(info, stage.version_dir(version), stage, timings)
         golden = read_golden(stage.golden_dir)
         rows = verify_stage(cfg, stage, version, info, golden, conversions, timings)
+        results = outcomes(conversions, rows)
+        blocked = blocking(results, cfg.required)
         manifest = build_manifest(
-            stage, version, info, rows, conversions, training, timings, cfg.gates
+            stage, version, info, rows, conversions, training, timings, cfg.gates, results, blocked
         )
         with ui.step("report", timings):
             from pipeline.report import write_report
 
             write_manifest(stage.manifest, manifest)
             write_report(stage, manifest)
-        if not manifest["passed"]:
+        if blocked:
             kept = _keep_failed(stage.root, cfg.models_dir, cfg.name, version)
-            return RunResult(version, manifest, rows, False, kept / "reports" / cfg.name)
+            reports = kept / "reports" / cfg.name
+            return RunResult(version, manifest, rows, False, results, blocked, reports)
+        for name, result in results.items():  # what was not verified is not published
+            if result.status != VERIFIED:
+                artifacts.withdraw(TARGETS[name], TARGETS[name].path(stage, version))
         publish_run(stage, dest, version, cfg.keep_versions)
-        return RunResult(version, manifest, rows, True)
+        return RunResult(version, manifest, rows, True, results, [])
 
 
 def _keep_failed(stage_root: Path, models_dir: Path, name: str, version: int) -> Path:

@@ -24,7 +24,6 @@ class Target:
     runtimes: tuple[str, ...]  # pipeline.runtimes names; `predict` uses the first
     gate: Gate  # the default; PipelineConfig.gates overrides it per target
     converter: Converter | None = None  # None: written by the export stage, not converted
-    optional: bool = False  # published only when it passes; its failure fails nothing
     metadata_dir: str = ""  # where its metadata.json sits, inside the artifact's directory
     nested: bool = False  # other targets' artifacts sit in subfolders: hash only the top level
     labels_beside: bool = False  # write labels.txt beside the file, for the edge runtime
@@ -79,7 +78,7 @@ _ALL = (
         TfjsConverter(),
         nested=True,
     ),
-    # uint8 weights: a quarter of the download, a bonus rather than a contract
+    # uint8 weights: a quarter of the download
     Target(
         "tfjs-uint8",
         "tfjs",
@@ -87,12 +86,15 @@ _ALL = (
         ("tfjs-node",),
         QUANTIZED,
         TfjsConverter(quantize="uint8"),
-        optional=True,
     ),
 )
 
 TARGETS: dict[str, Target] = {t.name: t for t in _ALL}
-CONVERTED: tuple[Target, ...] = tuple(t for t in _ALL if t.converter is not None)
+
+
+def converted() -> list[Target]:
+    """The targets a conversion makes, in table order (read at call time, so tests can swap one)."""
+    return [t for t in TARGETS.values() if t.converter is not None]
 
 
 def in_family(family: str) -> tuple[Target, ...]:

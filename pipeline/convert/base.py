@@ -28,7 +28,6 @@ class Conversion:
     ok: bool
     reason: str = ""  # the converter's own words when it could not take the model
     seconds: float = 0.0
-    optional: bool = False  # an optional target's failure fails nothing
 
     def to_dict(self) -> dict:
         return {**asdict(self), "seconds": round(self.seconds, 2)}
@@ -48,7 +47,7 @@ class Converter:
     def convert(self, ctx: ConvertContext, out: Path) -> None:
         raise NotImplementedError
 
-    def run(self, target: str, ctx: ConvertContext, out: Path, optional: bool) -> Conversion:
+    def run(self, target: str, ctx: ConvertContext, out: Path) -> Conversion:
         start = time.perf_counter()
         try:
             _check_savedmodel(ctx.savedmodel)
@@ -58,8 +57,8 @@ class Converter:
                 raise ConversionError(f"converter finished but wrote nothing at {out}")
         except Exception as exc:  # any converter failure is this target's, not the run's
             reason = one_line(exc)
-            return Conversion(target, False, reason, time.perf_counter() - start, optional)
-        return Conversion(target, True, "", time.perf_counter() - start, optional)
+            return Conversion(target, False, reason, time.perf_counter() - start)
+        return Conversion(target, True, "", time.perf_counter() - start)
 
 
 @functools.cache

@@ -1,14 +1,19 @@
 """Bring your own model: names and shapes come from the user's model, not the digits contract."""
 
 import json
+from dataclasses import replace
 
 import keras
 import numpy as np
 import pytest
 
 from pipeline import stages
-from pipeline.config import PipelineConfig
+from pipeline.__main__ import main
+from pipeline.config import Gate, PipelineConfig
+from pipeline.convert import ConversionError, Converter
 from pipeline.layout import Layout
+from pipeline.outcomes import MISSED_GATE, NOT_SUPPORTED, VERIFIED
+from pipeline.targets import TARGETS
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +76,63 @@ def test_samples_of_the_wrong_shape_are_rejected_before_anything_is_written(user
         stages.run(cfg, user_model / "mine.keras", tmp_path / "bad.npz")
     leftovers = [p for p in (tmp_path / "models").rglob("*") if p.is_file()]
     assert leftovers == []
+
+
+class Refuses(Converter):
+    """A converter that cannot take the model, as TFLite cannot take some control flow."""
+
+    def convert(self, ctx, out):
+        raise ConversionError("Unsupported op in the model: Exit (refused on purpose)")
+
+
+def test_targets_that_fail_are_left_out_and_the_rest_is_published(
+    user_model, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(TARGETS, "tfjs-uint8", replace(TARGETS["tfjs-uint8"], converter=Refuses()))
+    impossible = Gate(max_abs_diff=1e-12)  # no int8 model reproduces float outputs this closely
+    cfg = PipelineConfig(
+        name="mine", models_dir=tmp_path, latency_runs=3, gates={"tflite-int8": impossible}
+    )
+    result = stages.run(cfg, user_model / "mine.keras", user_model / "samples.npz")
+
+    assert result.published and result.blocking == []
+    status = {t: o.status for t, o in result.outcomes.items()}
+    assert status["tflite-int8"] == MISSED_GATE and status["tfjs-uint8"] == NOT_SUPPORTED
+    assert {status[t] for t in ("keras", "savedmodel", "tflite-fp32", "tfjs")} == {VERIFIED}
+    layout = Layout(tmp_path, "mine")
+    assert TARGETS["tflite-fp32"].path(layout).is_file()
+    assert not TARGETS["tflite-int8"].path(layout).exists()
+    assert not TARGETS["tfjs-uint8"].path(layout).exists()
+    assert (layout.tfjs_dir / "model.json").is_file()
+    recorded = json.loads((layout.tflite_dir / "metadata.json").read_text())["artifacts"]
+    assert "tflite-fp32" in recorded and "tflite-int8" not in recorded
+    entries = {a["target"]: a for a in json.loads(layout.manifest.read_text())["artifacts"]}
+    assert entries["tflite-fp32"]["published"] and not entries["tflite-int8"]["published"]
+    assert entries["tflite-int8"]["reason"].startswith("litert: max|Δ|")
+    assert (
+        entries["tfjs-uint8"]["reason"] == "Unsupported op in the model: Exit (refused on purpose)"
+    )
+    report = (layout.reports_dir / "report.md").read_text()
+    assert "| tflite-int8 | missed gate | no |" in report
+
+
+def test_a_required_target_that_fails_publishes_nothing(user_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(
+        TARGETS, "tflite-int8", replace(TARGETS["tflite-int8"], converter=Refuses())
+    )
+    model, samples = str(user_model / "mine.keras"), str(user_model / "unlabelled.npz")
+    args = ["run", "--name", "mine", "--models-dir", str(tmp_path), "--model", model]
+    code = main([*args, "--samples", samples, "--require", "tflite-int8,tfjs"])
+
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "required target(s) not verified: tflite-int8 (not supported)" in err
+    assert not (tmp_path / "serving").exists() and not (tmp_path / "tflite").exists()
+    kept = list((tmp_path / ".failed").iterdir())
+    assert len(kept) == 1 and (kept[0] / "reports" / "mine" / "report.html").is_file()
+
+
+def test_require_names_only_known_targets(tmp_path, capsys):
+    code = main(["run", "--models-dir", str(tmp_path), "--require", "tflite-int4"])
+    assert code == 2
+    assert capsys.readouterr().err.startswith("error: --require: unknown target 'tflite-int4'")
