@@ -167,6 +167,9 @@ class TfliteModel:
             raise BadInput(
                 f"missing inputs {sorted(missing)}; the signature takes {list(self.inputs)}"
             )
+        batch = len(next(iter(inputs.values())))
+        if batch > 1 and any(spec.shape[:1] == (1,) for spec in self.inputs.values()):
+            return self._one_at_a_time(inputs, batch)
         feed = {name: self._prepare(self.inputs[name], value) for name, value in inputs.items()}
         if self._invoked:
             raw = self._runner(**feed)
@@ -178,6 +181,13 @@ class TfliteModel:
                     raise CannotRun(runtime_reason(exc, native)) from None
             self._invoked = True
         return {name: self._finish(self.outputs[name], value) for name, value in raw.items()}
+
+    def _one_at_a_time(self, inputs: dict[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
+        """A file converted at batch 1 (an RNN's loop converts only so) takes a batch in turns."""
+        parts = [
+            self.run({n: np.asarray(v)[i : i + 1] for n, v in inputs.items()}) for i in range(batch)
+        ]
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
     def warm_up(self) -> dict[str, np.ndarray]:
         """Invoke once on a batch of one zero sample: allocates, prepares and runs every op."""

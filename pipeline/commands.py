@@ -121,7 +121,8 @@ def convert(cfg: PipelineConfig, args) -> int:
     with staging(cfg.models_dir, cfg.name) as stage:
         # read the published SavedModel, write into the staging tree, then swap the groups in
         shutil.copytree(layout.golden_dir, stage.golden_dir)
-        conversions = stages.convert_stage(info, layout.version_dir(version), stage, {})
+        savedmodel = layout.version_dir(version)
+        conversions = stages.convert_stage(info, savedmodel, layout.keras_model, stage, {})
         publish(stage, layout, {t.family for t in converted()})
     failed = [c.target for c in conversions if not c.ok and c.target in cfg.required]
     return 1 if failed else 0

@@ -97,14 +97,14 @@ def train_stage(cfg: PipelineConfig, layout: Layout, logs_dir: Path, timings: di
 
 
 def convert_stage(
-    info: ModelInfo, savedmodel: Path, layout: Layout, timings: dict
+    info: ModelInfo, savedmodel: Path, reference: Path, layout: Layout, timings: dict
 ) -> list[Conversion]:
     """Convert `savedmodel` to every target, writing into `layout` (calibration from its golden dir).
 
     A target that cannot take the model is recorded with the converter's words; the others go on.
     """
     representative = np.load(layout.golden_dir / CALIBRATION_FILE)
-    ctx = ConvertContext(savedmodel, info, representative)
+    ctx = ConvertContext(savedmodel, info, representative, reference)
     conversions = []
     with ui.step("convert", timings):
         for target in converted():
@@ -112,7 +112,8 @@ def convert_stage(
             result = target.converter.run(target.name, ctx, out)
             if result.ok:
                 artifacts.describe(target, out, info)
-                ui.console.print(f"  [green]✓[/] {target.name} ({result.seconds:.1f} s)")
+                note = f"; {result.note}" if result.note else ""
+                ui.console.print(f"  [green]✓[/] {target.name} ({result.seconds:.1f} s{note})")
             else:
                 ui.console.print(f"  [yellow]✗[/] {target.name}: not supported: {result.reason}")
             conversions.append(result)
@@ -174,7 +175,8 @@ def run(
         with ui.step("export", timings):
             save_reference(model, info, stage, x_golden, y_golden, training, calibration)
             write_version(model, info, stage, version, x_golden)
-        conversions = convert_stage(info, stage.version_dir(version), stage, timings)
+        savedmodel = stage.version_dir(version)
+        conversions = convert_stage(info, savedmodel, stage.keras_model, stage, timings)
         golden = read_golden(stage.golden_dir)
         rows = verify_stage(cfg, stage, version, info, golden, conversions, timings)
         results = outcomes(conversions, rows)

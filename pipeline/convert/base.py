@@ -18,6 +18,7 @@ class ConvertContext:
     savedmodel: Path  # the exported version directory
     info: ModelInfo
     representative: np.ndarray  # training inputs for calibration (int8)
+    reference: Path | None = None  # model.keras, for a converter that must trace the model again
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Conversion:
     ok: bool
     reason: str = ""  # the converter's own words when it could not take the model
     seconds: float = 0.0
+    note: str = ""  # how it was converted, when that is not the usual way
 
     def to_dict(self) -> dict:
         return {**asdict(self), "seconds": round(self.seconds, 2)}
@@ -44,7 +46,8 @@ class ConversionError(Exception):
 class Converter:
     """Writes one artifact at `out` from the SavedModel; the base checks what goes in and out."""
 
-    def convert(self, ctx: ConvertContext, out: Path) -> None:
+    def convert(self, ctx: ConvertContext, out: Path) -> str | None:
+        """Write the artifact; return a note when it was made in an unusual way."""
         raise NotImplementedError
 
     def run(self, target: str, ctx: ConvertContext, out: Path) -> Conversion:
@@ -52,13 +55,13 @@ class Converter:
         try:
             _check_savedmodel(ctx.savedmodel)
             out.parent.mkdir(parents=True, exist_ok=True)
-            self.convert(ctx, out)
+            note = self.convert(ctx, out) or ""
             if not out.exists() or (out.is_file() and out.stat().st_size == 0):
                 raise ConversionError(f"converter finished but wrote nothing at {out}")
         except Exception as exc:  # any converter failure is this target's, not the run's
             reason = one_line(exc)
             return Conversion(target, False, reason, time.perf_counter() - start)
-        return Conversion(target, True, "", time.perf_counter() - start)
+        return Conversion(target, True, "", time.perf_counter() - start, note)
 
 
 @functools.cache

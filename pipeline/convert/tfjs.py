@@ -30,6 +30,9 @@ class TfjsConverter(Converter):
             "--output_format=tfjs_graph_model",
             f"--signature_name={SERVING_SIGNATURE}",
             "--saved_model_tags=serve",
+            # keep TF2 control flow (While): the v1 form an RNN's loop is lowered to otherwise
+            # cannot be executed by tfjs ("Cannot compute the outputs", tensorflow/tfjs#4579)
+            "--control_flow_v2=true",
         ]
         if self.quantize:
             cmd.append(f"--quantize_{self.quantize}=*")

@@ -9,24 +9,45 @@ I/O; when it takes int8 I/O, this file is the one place to switch.
 
 from __future__ import annotations
 
+import multiprocessing
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.config import SERVING_SIGNATURE
-from pipeline.convert.base import ConvertContext, Converter
+from pipeline.convert.base import ConversionError, ConvertContext, Converter, one_line
+
+# TensorFlow's converter cannot lower the TensorList ops of a Keras LSTM/GRU loop while the
+# batch dimension is dynamic ("Lowering tensor list ops is failed"); traced at batch 1 the loop
+# becomes a builtin WHILE. The edge runtime then runs a batch one sample at a time.
+TENSOR_LIST_FAILURE = "tensor list"
+FIXED_BATCH_NOTE = "traced at batch 1: the model's loop converts to builtins only at a fixed batch"
 
 
 class TfliteConverter(Converter):
     def __init__(self, variant: str):
         self.variant = variant  # "fp32", "fp16", "dynamic" or "int8"
 
-    def convert(self, ctx: ConvertContext, out: Path) -> None:
+    def convert(self, ctx: ConvertContext, out: Path) -> str | None:
         import tensorflow as tf  # here, so that the table of targets imports without TensorFlow
 
         converter = tf.lite.TFLiteConverter.from_saved_model(
             str(ctx.savedmodel), signature_keys=[SERVING_SIGNATURE]
         )
+        try:
+            out.write_bytes(self._configured(converter, ctx).convert())
+            return None
+        except Exception as exc:
+            if TENSOR_LIST_FAILURE not in str(exc).lower() or ctx.reference is None:
+                raise
+        _in_child_process(self.variant, ctx, out)
+        return FIXED_BATCH_NOTE
+
+    def _configured(self, converter, ctx: ConvertContext):
+        """The variant's optimizations and types on a TFLiteConverter."""
+        import tensorflow as tf
+
         if self.variant == "fp16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]
@@ -38,7 +59,65 @@ class TfliteConverter(Converter):
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
-        out.write_bytes(converter.convert())
+        return converter
+
+
+def _at_batch_one(ctx: ConvertContext, scratch: Path):
+    """A converter for the Keras reference traced at batch 1 with its weights frozen (inside a
+    loop body the converter leaves variables that no runtime initializes), saved as a SavedModel
+    in `scratch` so that the file keeps the serving signature's names."""
+    import keras
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    model = keras.saving.load_model(ctx.reference, compile=False)
+    info = ctx.info
+    spec = tf.TensorSpec([1, *info.input_shape[1:]], info.input_dtype, name=info.input_name)
+    traced = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    frozen = convert_variables_to_constants_v2(traced, lower_control_flow=False)
+
+    @tf.function(input_signature=[spec])
+    def serve(x):
+        return {info.output_name: frozen(x)[0]}
+
+    tf.saved_model.save(tf.Module(), str(scratch), signatures={SERVING_SIGNATURE: serve})
+    return tf.lite.TFLiteConverter.from_saved_model(
+        str(scratch), signature_keys=[SERVING_SIGNATURE]
+    )
+
+
+def _in_child_process(variant: str, ctx: ConvertContext, out: Path) -> None:
+    """Convert the batch-1 trace in a child process: TensorFlow's converter has crashed the
+    whole process on it (a segfault calibrating int8 through a frozen loop), and a converter's
+    failure must cost its target, never the run."""
+    spawn = multiprocessing.get_context("spawn")
+    receive, send = spawn.Pipe(duplex=False)
+    child = spawn.Process(target=_child, args=(variant, ctx, out, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        message = receive.recv()  # the child's error line; nothing when it succeeded or died
+    except EOFError:
+        message = ""
+    child.join()
+    if child.exitcode != 0:
+        how = f"signal {-child.exitcode}" if child.exitcode < 0 else f"exit {child.exitcode}"
+        raise ConversionError(
+            message or f"TensorFlow's converter crashed ({how}) on the batch-1 trace"
+        )
+
+
+def _child(variant: str, ctx: ConvertContext, out: Path, send) -> None:
+    try:
+        with tempfile.TemporaryDirectory(prefix="tflite-batch1-") as scratch:
+            converter = _at_batch_one(ctx, Path(scratch))
+            out.write_bytes(TfliteConverter(variant)._configured(converter, ctx).convert())
+    except Exception as exc:
+        send.send(one_line(exc))
+        raise SystemExit(1) from None
+    send.close()
 
 
 def _representative(x: np.ndarray):

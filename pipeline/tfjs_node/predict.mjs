@@ -39,6 +39,25 @@ function pick(result, outputName) {
   return result[outputName] ?? Object.values(result)[0];
 }
 
+// A graph model with control flow (the while loop of an RNN) has dynamic ops that predict()
+// refuses ("Please use model.executeAsync()"); such a model is run with executeAsync instead.
+async function infer(model, x, outputName) {
+  if (!model.needsAsync) {
+    try {
+      return tf.tidy(() => pick(model.predict(x), outputName));
+    } catch (err) {
+      if (!/executeAsync/.test(String(err.message ?? err))) throw err;
+      model.needsAsync = true;
+    }
+  }
+  const result = await model.executeAsync(x);
+  const y = pick(result, outputName);
+  for (const t of result instanceof tf.Tensor ? [] : Object.values(result)) {
+    if (t !== y) t.dispose();
+  }
+  return y;
+}
+
 function percentile(sorted, q) {
   const i = (sorted.length - 1) * q;
   const lo = Math.floor(i);
@@ -55,7 +74,7 @@ async function main() {
   const data = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
   const x = tf.tensor(data, request.shape, "float32");
 
-  const y = tf.tidy(() => pick(model.predict(x), request.output_name));
+  const y = await infer(model, x, request.output_name);
   const outputs = await y.data();
   await writeFile(request.output, Buffer.from(outputs.buffer, outputs.byteOffset, outputs.byteLength));
 
@@ -63,7 +82,7 @@ async function main() {
   const runs = request.latency_runs;
   const samples = Array.from({ length: Math.min(n, runs) }, (_, i) => x.slice([i], [1]));
   const once = async (s) => {
-    const out = tf.tidy(() => pick(model.predict(s), request.output_name));
+    const out = await infer(model, s, request.output_name);
     await out.data();
     out.dispose();
   };
@@ -80,6 +99,7 @@ async function main() {
     p50_ms: percentile(times, 0.5),
     p99_ms: percentile(times, 0.99),
     backend: tf.getBackend(),
+    execute_async: Boolean(model.needsAsync),
     tfjs_version: tf.version.tfjs,
   };
   await writeFile(request.result, JSON.stringify(result));
