@@ -21,6 +21,7 @@ from pipeline.layout import Layout
 FIXTURE_MARKERS = {
     "built": "model",  # trains the digits model and runs the pipeline on it
     "user_model": "model",  # tests/pipeline/test_byo.py: trains a model of its own for the pipeline
+    "gru": "model",  # tests/pipeline/test_rnn.py: trains a recurrent model for the pipeline
     "server": "server",  # tests/serving/conftest.py: the session's server process
     "start_server": "server",  # tests/serving/conftest.py: a server per test
     "run_server": "server",  # tests/serving/conftest.py: `python -m serving` to its exit

@@ -17,6 +17,7 @@ import numpy as np
 
 from pipeline.config import SERVING_SIGNATURE
 from pipeline.convert.base import ConversionError, ConvertContext, Converter, one_line
+from serving.quiet import quiet_stderr
 
 # TensorFlow's converter cannot lower the TensorList ops of a Keras LSTM/GRU loop while the
 # batch dimension is dynamic ("Lowering tensor list ops is failed"); traced at batch 1 the loop
@@ -30,6 +31,11 @@ class TfliteConverter(Converter):
         self.variant = variant  # "fp32", "fp16", "dynamic" or "int8"
 
     def convert(self, ctx: ConvertContext, out: Path) -> str | None:
+        # the converter prints pages of MLIR diagnostics below Python; its exception says it all
+        with quiet_stderr():
+            return self._convert(ctx, out)
+
+    def _convert(self, ctx: ConvertContext, out: Path) -> str | None:
         import tensorflow as tf  # here, so that the table of targets imports without TensorFlow
 
         converter = tf.lite.TFLiteConverter.from_saved_model(
