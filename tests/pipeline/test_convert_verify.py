@@ -92,7 +92,7 @@ def test_a_target_that_cannot_convert_is_reported_not_raised(built, tmp_path):
     info = ModelInfo.read(layout.keras_dir / "metadata.json")
     ctx = ConvertContext(tmp_path / "no-such-savedmodel", info, np.zeros((1, 8, 8, 1)))
     target = TARGETS["tflite-fp32"]
-    result = target.converter.run(target.name, ctx, target.path(Layout(tmp_path, "x")), False)
+    result = target.converter.run(target.name, ctx, target.path(Layout(tmp_path, "x")))
     assert not result.ok and "no SavedModel" in result.reason
     assert not (tmp_path / "tflite").exists()
 
