@@ -17,7 +17,7 @@ from pipeline.errors import UserError
 from pipeline.layout import Layout, publish, staging
 from pipeline.manifest import build_manifest, read_manifest, write_manifest
 from pipeline.metadata import ModelInfo
-from pipeline.outcomes import VERIFIED, blocking, outcomes
+from pipeline.outcomes import MISSED_GATE, NOT_SUPPORTED, VERIFIED, blocking, outcomes
 from pipeline.report import COLUMNS, OUTCOME_COLUMNS, outcome_rows, table_rows, write_report
 from pipeline.targets import TARGETS, converted
 
@@ -43,6 +43,9 @@ def _version(layout: Layout, wanted: int | None) -> int:
     return wanted
 
 
+OUTCOME_STYLES = {VERIFIED: None, NOT_SUPPORTED: "yellow", MISSED_GATE: "red"}
+
+
 def print_summary(manifest: dict) -> None:
     table = Table(title=f"{manifest['model']} v{manifest['version']}: verification")
     for column in COLUMNS:
@@ -55,14 +58,7 @@ def print_summary(manifest: dict) -> None:
     for column in OUTCOME_COLUMNS:
         table.add_column(column, overflow="fold")
     for row in outcome_rows(manifest):
-        style = (
-            None
-            if row[1] == VERIFIED
-            else "yellow"
-            if row[2] == "yes" or row[1] == "not supported"
-            else "red"
-        )
-        table.add_row(*row, style=style)
+        table.add_row(*row, style=OUTCOME_STYLES[row[1]])
     ui.out.print(table)
 
 

@@ -129,7 +129,8 @@ def verify_stage(
     conversions: list[Conversion],
     timings: dict,
 ) -> list[Verification]:
-    targets = ["keras", "savedmodel"] + [c.target for c in conversions]
+    # a target whose conversion failed has no file to run: its outcome already says why
+    targets = ["keras", "savedmodel"] + [c.target for c in conversions if c.ok]
     with ui.step("verify", timings), ui.progress() as bar:
         rows = sum(len(TARGETS[t].runtimes) for t in targets)
         task = bar.add_task("verify", total=rows, status="")

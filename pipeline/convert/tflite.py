@@ -9,7 +9,9 @@ I/O; when it takes int8 I/O, this file is the one place to switch.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from serving.quiet import quiet_stderr
 # becomes a builtin WHILE. The edge runtime then runs a batch one sample at a time.
 TENSOR_LIST_FAILURE = "tensor list"
 FIXED_BATCH_NOTE = "traced at batch 1: the model's loop converts to builtins only at a fixed batch"
+_LOOPS_AT_DYNAMIC_BATCH: set[Path] = set()  # SavedModels known to fail that way, this process
+_BATCH_ONE: dict[tuple, Path] = {}  # their batch-1 traces, one per model
 
 
 class TfliteConverter(Converter):
@@ -38,16 +42,18 @@ class TfliteConverter(Converter):
     def _convert(self, ctx: ConvertContext, out: Path) -> str | None:
         import tensorflow as tf  # here, so that the table of targets imports without TensorFlow
 
-        converter = tf.lite.TFLiteConverter.from_saved_model(
-            str(ctx.savedmodel), signature_keys=[SERVING_SIGNATURE]
-        )
-        try:
-            out.write_bytes(self._configured(converter, ctx).convert())
-            return None
-        except Exception as exc:
-            if TENSOR_LIST_FAILURE not in str(exc).lower() or ctx.reference is None:
-                raise
-        _in_child_process(self.variant, ctx, out)
+        if ctx.savedmodel not in _LOOPS_AT_DYNAMIC_BATCH:
+            converter = tf.lite.TFLiteConverter.from_saved_model(
+                str(ctx.savedmodel), signature_keys=[SERVING_SIGNATURE]
+            )
+            try:
+                out.write_bytes(self._configured(converter, ctx).convert())
+                return None
+            except Exception as exc:
+                if TENSOR_LIST_FAILURE not in str(exc).lower() or ctx.reference is None:
+                    raise
+            _LOOPS_AT_DYNAMIC_BATCH.add(ctx.savedmodel)  # the other variants go straight on
+        _in_child_process(self.variant, ctx, _at_batch_one(ctx), out)
         return FIXED_BATCH_NOTE
 
     def _configured(self, converter, ctx: ConvertContext):
@@ -68,10 +74,13 @@ class TfliteConverter(Converter):
         return converter
 
 
-def _at_batch_one(ctx: ConvertContext, scratch: Path):
-    """A converter for the Keras reference traced at batch 1 with its weights frozen (inside a
-    loop body the converter leaves variables that no runtime initializes), saved as a SavedModel
-    in `scratch` so that the file keeps the serving signature's names."""
+def _at_batch_one(ctx: ConvertContext) -> Path:
+    """The Keras reference traced at batch 1 with its weights frozen (inside a loop body the
+    converter leaves variables that no runtime initializes), as a SavedModel that keeps the
+    serving signature's names. Made once per model; every variant converts from it."""
+    key = (ctx.reference, ctx.info.input_name, tuple(ctx.info.input_shape), ctx.info.output_name)
+    if key in _BATCH_ONE:
+        return _BATCH_ONE[key]
     import keras
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
@@ -88,19 +97,20 @@ def _at_batch_one(ctx: ConvertContext, scratch: Path):
     def serve(x):
         return {info.output_name: frozen(x)[0]}
 
+    scratch = Path(tempfile.mkdtemp(prefix="tflite-batch1-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     tf.saved_model.save(tf.Module(), str(scratch), signatures={SERVING_SIGNATURE: serve})
-    return tf.lite.TFLiteConverter.from_saved_model(
-        str(scratch), signature_keys=[SERVING_SIGNATURE]
-    )
+    _BATCH_ONE[key] = scratch
+    return scratch
 
 
-def _in_child_process(variant: str, ctx: ConvertContext, out: Path) -> None:
-    """Convert the batch-1 trace in a child process: TensorFlow's converter has crashed the
+def _in_child_process(variant: str, ctx: ConvertContext, savedmodel: Path, out: Path) -> None:
+    """Convert the batch-1 SavedModel in a child process: TensorFlow's converter has crashed the
     whole process on it (a segfault calibrating int8 through a frozen loop), and a converter's
     failure must cost its target, never the run."""
     spawn = multiprocessing.get_context("spawn")
     receive, send = spawn.Pipe(duplex=False)
-    child = spawn.Process(target=_child, args=(variant, ctx, out, send), daemon=True)
+    child = spawn.Process(target=_child, args=(variant, ctx, savedmodel, out, send), daemon=True)
     child.start()
     send.close()
     try:
@@ -115,11 +125,14 @@ def _in_child_process(variant: str, ctx: ConvertContext, out: Path) -> None:
         )
 
 
-def _child(variant: str, ctx: ConvertContext, out: Path, send) -> None:
+def _child(variant: str, ctx: ConvertContext, savedmodel: Path, out: Path, send) -> None:
+    import tensorflow as tf
+
     try:
-        with tempfile.TemporaryDirectory(prefix="tflite-batch1-") as scratch:
-            converter = _at_batch_one(ctx, Path(scratch))
-            out.write_bytes(TfliteConverter(variant)._configured(converter, ctx).convert())
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            str(savedmodel), signature_keys=[SERVING_SIGNATURE]
+        )
+        out.write_bytes(TfliteConverter(variant)._configured(converter, ctx).convert())
     except Exception as exc:
         send.send(one_line(exc))
         raise SystemExit(1) from None
