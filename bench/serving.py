@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    golden = read_golden(layout.golden_dir)
-    bodies = [json.dumps({"instances": golden.x[i : i + 1].tolist()}) for i in range(BODIES)]
+    x = read_golden(layout.golden_dir).single().x
+    bodies = [json.dumps({"instances": x[i : i + 1].tolist()}) for i in range(BODIES)]
     connections = [int(c) for c in args.connections.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     script = work / "post.lua"
@@ -230,8 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         rest(BATCHING_SERVER, server.rest_port, server.proc.pid)
         for c in connections:
             ui.console.print(f"[bold]{GRPC}[/], {c} concurrent, {args.duration} s")
-            x = golden.x[:BODIES]
-            load = partial(grpc_load, server.grpc_target, args.name, x, c, args.duration)
+            load = partial(grpc_load, server.grpc_target, args.name, x[:BODIES], c, args.duration)
             results.append(with_cpu(server.proc.pid, load))
         # The floor and (d) measured back to back, a few times over, so that the ratio is not
         # one of two moments minutes apart on a shared, drifting machine.

@@ -53,12 +53,22 @@ def time_calls(
     return times * 1e3
 
 
-def single_sample_latency(call, x: np.ndarray, runs: int) -> tuple[float, float]:
-    """p50 and p99 (ms) of one-sample calls on the first `runs` samples, after one warm-up call."""
-    samples = [x[i : i + 1] for i in range(min(len(x), runs))]
+def single_sample_latency(call, x, runs: int) -> tuple[float, float]:
+    """p50 and p99 (ms) of one-sample calls on the first `runs` samples, after one warm-up call.
+
+    `x` is one array, or a dict of arrays by input name (a model with several inputs).
+    """
+    n = len(next(iter(x.values())) if isinstance(x, dict) else x)
+    samples = [_sample(x, i) for i in range(min(n, runs))]
     call(samples[0])
     times = time_calls(call, samples, runs)
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def _sample(x, i: int):
+    if isinstance(x, dict):
+        return {k: v[i : i + 1] for k, v in x.items()}
+    return x[i : i + 1]
 
 
 def sample_inputs(model: TfliteModel, batch: int, seed: int = 0) -> np.ndarray:

@@ -28,9 +28,10 @@ def run(model: TfliteModel, inputs: dict[str, np.ndarray], latency_runs: int) ->
         model.run({k: v[i : i + BATCH] for k, v in inputs.items()}) for i in range(0, n, BATCH)
     ]
     outputs = {name: np.concatenate([c[name] for c in chunks]) for name in model.outputs}
-    if latency_runs > 0 and len(model.inputs) == 1:
-        x = next(iter(inputs.values()))
-        outputs["p50_ms"], outputs["p99_ms"] = single_sample_latency(model, x, latency_runs)
+    if latency_runs > 0:
+        outputs["p50_ms"], outputs["p99_ms"] = single_sample_latency(
+            model.run, inputs, latency_runs
+        )
     return outputs
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
 
-from pipeline.config import DEFAULT_NAME, MODELS_DIR, PipelineConfig, TrainConfig
+from pipeline.config import DEFAULT_NAME, GATE_CHECKS, MODELS_DIR, Gate, PipelineConfig, TrainConfig
 from pipeline.errors import GateFailure, UserError
 from pipeline.targets import TARGETS
 from serving.quiet import quiet_import_tensorflow
@@ -43,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _training_options(p)
     p.add_argument("--model", type=Path, help="bring your own .keras model (skips training)")
-    p.add_argument("--samples", type=Path, help="npz with x (and optional y) to verify it on")
+    p.add_argument(
+        "--samples",
+        type=Path,
+        help="npz to verify it on: one array per input name (x for one input), labels as y "
+        "or y_<output>",
+    )
     p.add_argument("--keep", type=int, default=5, help="SavedModel versions to keep (default: 5)")
     _requirements(p)
 
@@ -67,9 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write report.md and report.html from the manifest")
     _common(p)
 
-    p = sub.add_parser("predict", help="top classes for a PNG/JPEG or .npy input")
+    p = sub.add_parser("predict", help="a model's outputs (top classes) for an input file")
     _common(p)
-    p.add_argument("input", type=Path, help="a PNG/JPEG image (any size) or an .npy array")
+    p.add_argument(
+        "input",
+        type=Path,
+        help="an .npz with one array per input name (any model), or for a one-input model "
+        "a PNG/JPEG image (any size) or an .npy array",
+    )
     p.add_argument("--target", default="keras", help=f"one of: {', '.join(TARGETS)}")
     p.add_argument("--version", type=int, help="SavedModel version (default: latest)")
     p.add_argument("--top", type=int, default=3, help="classes to print (default: 3)")
@@ -84,6 +94,14 @@ def _requirements(p: argparse.ArgumentParser) -> None:
         help="targets that must be verified for the version to count (keras and savedmodel always)",
     )
     p.add_argument("--strict", action="store_true", help="require every target")
+    p.add_argument(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="TARGET.CHECK=VALUE",
+        help="set one check of a target's gate for this model, e.g. tflite-int8.min_agreement=0.95 "
+        f"(checks: {', '.join(GATE_CHECKS)}; 'none' turns one off); repeatable",
+    )
 
 
 def _training_options(p: argparse.ArgumentParser) -> None:
@@ -116,12 +134,40 @@ def config_from(args) -> PipelineConfig:
                 f"--require: unknown target {unknown[0]!r}; choose from: {', '.join(TARGETS)}"
             )
         cfg = replace(cfg, required=frozenset(required))
+    if getattr(args, "gate", None):
+        cfg = replace(cfg, gates=gate_overrides(args.gate))
     if args.command == "predict":  # checked here, before TensorFlow's import costs seconds
         if args.target not in TARGETS:
             raise UserError(f"unknown target {args.target!r}; choose one of: {', '.join(TARGETS)}")
         if args.top < 1:
             raise UserError("--top must be at least 1")
     return cfg
+
+
+def gate_overrides(settings: list[str]) -> dict[str, Gate]:
+    """`TARGET.CHECK=VALUE` settings on top of each target's default gate."""
+    gates: dict[str, Gate] = {}
+    for setting in settings:
+        match = re.fullmatch(r"([\w-]+)\.(\w+)=(\S+)", setting)
+        if not match:
+            raise UserError(f"--gate {setting!r}: expected TARGET.CHECK=VALUE")
+        target, check, text = match.groups()
+        if target not in TARGETS:
+            raise UserError(f"--gate: unknown target {target!r}; choose from: {', '.join(TARGETS)}")
+        if check not in GATE_CHECKS:
+            raise UserError(
+                f"--gate: unknown check {check!r}; choose from: {', '.join(GATE_CHECKS)}"
+            )
+        try:
+            value = None if text == "none" else float(text)
+        except ValueError:
+            raise UserError(f"--gate {setting!r}: {text!r} is not a number") from None
+        if value is not None and value < 0:
+            raise UserError(f"--gate {setting!r}: a gate value cannot be negative")
+        if check == "tie_margin" and value is None:
+            value = 0.0
+        gates[target] = replace(gates.get(target, TARGETS[target].gate), **{check: value})
+    return gates
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,9 +10,9 @@ import numpy as np
 from rich.table import Table
 
 from pipeline import stages, ui
-from pipeline.config import PipelineConfig
+from pipeline.config import Gate, PipelineConfig
 from pipeline.convert import Conversion
-from pipeline.data import load_input_file, read_golden
+from pipeline.data import conform, load_input_file, load_samples, read_golden
 from pipeline.errors import UserError
 from pipeline.layout import Layout, publish, staging
 from pipeline.manifest import build_manifest, read_manifest, write_manifest
@@ -89,7 +89,9 @@ def train(cfg: PipelineConfig, args) -> int:
     dest = Layout(cfg.models_dir, cfg.name)
     with staging(cfg.models_dir, cfg.name) as stage:
         model, info, data, training = stages.train_stage(cfg, stage, dest.logs_dir, {})
-        stages.save_reference(model, info, stage, data.test.x, data.test.y, training, data.train.x)
+        inputs, labels = stages.digits_arrays(info, data.test)
+        calibration = stages.digits_arrays(info, data.train)[0]
+        stages.save_reference(model, info, stage, inputs, labels, training, calibration)
         publish(stage, dest, ("keras", "golden"))
     ui.console.print(f"saved {dest.keras_model} and the golden set in {dest.golden_dir}")
     return 0
@@ -103,7 +105,7 @@ def export(cfg: PipelineConfig, args) -> int:
     layout, info = _published(cfg)
     model = keras.saving.load_model(layout.keras_model, compile=False)
     golden = read_golden(layout.golden_dir)
-    path = publish_version(model, info, layout, (layout.latest_version() or 0) + 1, golden.x)
+    path = publish_version(model, info, layout, (layout.latest_version() or 0) + 1, golden.inputs)
     prune_versions(layout, cfg.keep_versions)
     write_models_config(layout.serving_root)
     ui.console.print(f"exported {path}")
@@ -130,6 +132,9 @@ def verify(cfg: PipelineConfig, args) -> int:
     info = replace(info, version=version)
     golden = read_golden(layout.golden_dir)
     previous = read_manifest(layout.manifest) if layout.manifest.is_file() else {}
+    if not cfg.gates and previous.get("gate_settings"):  # the model's own gates, from its run
+        gates = {name: Gate(**doc) for name, doc in previous["gate_settings"].items()}
+        cfg = replace(cfg, gates=gates)
     conversions = [Conversion.from_dict(c) for c in previous.get("conversions", [])] or [
         Conversion(t.name, ok=True) for t in converted()
     ]
@@ -162,15 +167,41 @@ def predict(cfg: PipelineConfig, args) -> int:
     path = target.path(layout, version)
     if not path.exists():
         raise UserError(f"no {args.target} artifact at {path}: run `make all` first")
-    x = load_input_file(args.input, tuple(info.input_shape))
+    inputs = load_inputs(args.input, info)
     runtime = RUNTIMES[target.runtimes[0]]
     try:
-        outputs = runtime.run(path, info, x.astype(info.input_dtype), latency_runs=1).outputs
+        outputs = runtime.run(path, info, inputs, latency_runs=1).outputs
     except Exception as exc:
         raise UserError(f"{args.target} could not run {path}: {str(exc).splitlines()[0]}") from None
-    names = info.class_names or [str(i) for i in range(outputs.shape[-1])]
-    for i, probs in enumerate(outputs.reshape(len(outputs), -1)):
-        prefix = f"[{i}] " if len(outputs) > 1 else ""
-        top = np.argsort(probs)[::-1][: args.top]
-        print(prefix + "  ".join(f"{names[k]}: {probs[k]:.4f}" for k in top))
+    for name, values in outputs.items():
+        if len(outputs) > 1:
+            print(f"{name}:")
+        print_output(values, info.class_names if name == info.output_name else None, args.top)
     return 0
+
+
+def load_inputs(path, info: ModelInfo) -> dict[str, np.ndarray]:
+    """An .npz with one array per input (any model), or a PNG/JPEG or .npy (one input)."""
+    if path.suffix.lower() == ".npz":
+        return load_samples(path, info)[0]
+    if len(info.inputs) > 1:
+        names = ", ".join(t.name for t in info.inputs)
+        raise UserError(
+            f"the model takes several inputs ({names}): give an .npz with one array each"
+        )
+    x = load_input_file(path, tuple(info.input_shape))
+    return {info.input_name: conform(x, info.inputs[0], str(path))}
+
+
+def print_output(values: np.ndarray, class_names: list[str] | None, top: int) -> None:
+    """Per sample: the top classes of a classification output, else the values."""
+    rows = values.reshape(len(values), -1)
+    classes = values.ndim == 2 and values.shape[1] > 1
+    names = class_names or [str(i) for i in range(rows.shape[1])]
+    for i, row in enumerate(rows):
+        prefix = f"[{i}] " if len(rows) > 1 else ""
+        if classes:
+            best = np.argsort(row)[::-1][:top]
+            print(prefix + "  ".join(f"{names[k]}: {row[k]:.4f}" for k in best))
+        else:
+            print(prefix + "  ".join(f"{v:.6g}" for v in row))

@@ -68,6 +68,8 @@ class Gate:
         return ", ".join(parts) or "none"
 
 
+GATE_CHECKS = tuple(Gate.__dataclass_fields__)
+
 # The default gates (pipeline/targets.py gives each target one). Float artifacts must reproduce
 # Keras almost exactly; fp16 weights keep about three decimal digits; quantized artifacts must keep
 # its decisions, and its regression values within 5% of their range.

@@ -15,21 +15,27 @@ import tensorflow as tf
 
 from pipeline import artifacts
 from pipeline.config import IMAGE_SIGNATURE, SERVING_SIGNATURE
-from pipeline.data import preprocess_image_bytes
+from pipeline.data import Arrays, preprocess_image_bytes
 from pipeline.layout import Layout, publish, staging, write_text_atomic
 from pipeline.metadata import METADATA_FILE, ModelInfo
+from pipeline.runtimes.keras_model import named_outputs
 from pipeline.targets import TARGETS
 
 WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving replays it from assets.extra/ at load
 
 
-def export_savedmodel(model: keras.Model, info: ModelInfo, out_dir, warmup_x: np.ndarray) -> None:
-    """Write a SavedModel with `serving_default` (and `predict_image` for image models) to out_dir."""
-    spec = tf.TensorSpec(info.input_shape, tf.as_dtype(info.input_dtype), name=info.input_name)
+def export_savedmodel(model: keras.Model, info: ModelInfo, out_dir, warmup: Arrays) -> None:
+    """Write a SavedModel with `serving_default` (and `predict_image` for image models) to out_dir.
 
-    @tf.function(input_signature=[spec])
-    def serve(x):
-        return {info.output_name: model(x, training=False)}
+    The signature keeps the model's input and output names, in its order, with their dtypes.
+    """
+    specs = [tf.TensorSpec(t.shape, tf.as_dtype(t.dtype), name=t.name) for t in info.inputs]
+
+    @tf.function(input_signature=specs)
+    def serve(*args):
+        return named_outputs(
+            model, info, dict(zip([t.name for t in info.inputs], args, strict=True))
+        )
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -46,14 +52,14 @@ def export_savedmodel(model: keras.Model, info: ModelInfo, out_dir, warmup_x: np
                 image_bytes,
                 fn_output_signature=tf.TensorSpec([*size, 1], tf.float32),
             )
-            return {info.output_name: model(images, training=False)}
+            return named_outputs(model, info, {info.input_name: images})
 
         archive.add_endpoint(IMAGE_SIGNATURE, serve_image)
     archive.write_out(str(out_dir), verbose=False)
 
     extra = out_dir / "assets.extra"
     extra.mkdir(exist_ok=True)
-    write_warmup_requests(extra / WARMUP_FILE, info, warmup_x)
+    write_warmup_requests(extra / WARMUP_FILE, info, warmup)
     info.write(extra / METADATA_FILE, target="savedmodel", signatures=signature_names(info))
 
 
@@ -61,7 +67,7 @@ def signature_names(info: ModelInfo) -> list[str]:
     return [SERVING_SIGNATURE, IMAGE_SIGNATURE] if info.is_image else [SERVING_SIGNATURE]
 
 
-def write_warmup_requests(path, info: ModelInfo, x: np.ndarray) -> None:
+def write_warmup_requests(path, info: ModelInfo, inputs: Arrays) -> None:
     """PredictionLog records in a TFRecord file, the format TF Serving and TFX InfraValidator use."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
@@ -76,33 +82,33 @@ def write_warmup_requests(path, info: ModelInfo, x: np.ndarray) -> None:
         )
         return log.SerializeToString()
 
-    x = x.astype(info.input_dtype)
     with tf.io.TFRecordWriter(str(path)) as writer:
-        writer.write(record(SERVING_SIGNATURE, {info.input_name: x[:1]}))
-        writer.write(record(SERVING_SIGNATURE, {info.input_name: x[:8]}))
+        writer.write(record(SERVING_SIGNATURE, {k: v[:1] for k, v in inputs.items()}))
+        writer.write(record(SERVING_SIGNATURE, {k: v[:8] for k, v in inputs.items()}))
         if info.is_image:
+            x = inputs[info.input_name]
             png = tf.io.encode_png(tf.cast(np.round(x[0] * 255), tf.uint8)).numpy()
             writer.write(record(IMAGE_SIGNATURE, {"image_bytes": np.array([png], dtype=object)}))
 
 
 def write_version(
-    model: keras.Model, info: ModelInfo, layout: Layout, version: int, warmup_x: np.ndarray
+    model: keras.Model, info: ModelInfo, layout: Layout, version: int, warmup: Arrays
 ) -> Path:
     """Write SavedModel version N into `layout` (a staging tree) and record its hash beside it."""
     info = replace(info, version=version)
     out = layout.version_dir(version)
     out.parent.mkdir(parents=True, exist_ok=True)
-    export_savedmodel(model, info, out, warmup_x)
+    export_savedmodel(model, info, out, warmup)
     artifacts.describe(TARGETS["savedmodel"], out, info)
     return out
 
 
 def publish_version(
-    model: keras.Model, info: ModelInfo, dest: Layout, version: int, warmup_x: np.ndarray
+    model: keras.Model, info: ModelInfo, dest: Layout, version: int, warmup: Arrays
 ) -> Path:
     """Export version N in a staging tree and rename it into `dest` when complete."""
     with staging(dest.root, dest.name) as stage:
-        write_version(model, info, stage, version, warmup_x)
+        write_version(model, info, stage, version, warmup)
         publish(stage, dest, groups=(), version=version)
     return dest.version_dir(version)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from pipeline import artifacts
@@ -52,13 +53,15 @@ def build_manifest(
         "version": version,
         "created": utc_now(),
         "source_commit": info.source_commit,
-        "input": {"name": info.input_name, "shape": info.input_shape, "dtype": info.input_dtype},
-        "output": {"name": info.output_name, "shape": info.output_shape},
+        "inputs": [asdict(t) for t in info.inputs],
+        "outputs": [asdict(t) for t in info.outputs],
         "class_names": info.class_names,
         "normalization": info.normalization,
         "passed": not blocked,
         "blocked_by": [b.to_dict() for b in blocked],
         "gates": {t.name: gates.get(t.name, t.gate).describe() for t in TARGETS.values()},
+        # this model's own settings (--gate), which `verify` applies again
+        "gate_settings": {name: asdict(gate) for name, gate in gates.items()},
         "conversions": [c.to_dict() for c in conversions],
         "training": training,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},

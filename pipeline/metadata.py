@@ -14,16 +14,37 @@ from pipeline.errors import UserError
 
 
 @dataclass(frozen=True)
-class ModelInfo:
-    """Immutable: a copy with another version is `dataclasses.replace(info, version=N)`."""
+class TensorInfo:
+    """One named input or output of the serving signature, as the exported model declares it."""
 
     name: str
-    input_name: str
-    input_shape: list[int | None]  # batch dimension first, as None
-    input_dtype: str
-    output_name: str
-    output_shape: list[int | None]
-    class_names: list[str] | None = None
+    shape: list[int | None]  # batch dimension first, as None; None for any variable length
+    dtype: str  # TensorFlow's name: float32, int32, int64, string, ...
+
+    @property
+    def is_string(self) -> bool:
+        return self.dtype == "string"
+
+    def numpy_dtype(self):
+        """The numpy dtype a value of this tensor is held in (strings as Python objects)."""
+        import numpy as np
+
+        return np.dtype(object) if self.is_string else np.dtype(self.dtype)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Immutable: a copy with another version is `dataclasses.replace(info, version=N)`.
+
+    `inputs` and `outputs` are the serving signature's, in the model's order. The `input_*` and
+    `output_*` properties name the first of each: the only one of an image model such as digits,
+    and what the web demo's metadata.json has always carried.
+    """
+
+    name: str
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    class_names: list[str] | None = None  # of the first output, when it is a classification
     normalization: dict | None = None
     version: int | None = None
     source_commit: str = ""
@@ -31,31 +52,63 @@ class ModelInfo:
 
     @classmethod
     def from_keras(cls, model, name: str, class_names=None, normalization=None) -> ModelInfo:
-        if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise UserError(
-                f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
-                "the pipeline exports single-input, single-output models"
-            )
-        inp, out = model.inputs[0], model.outputs[0]
-        output_name = (getattr(model, "output_names", None) or ["output_0"])[0]
+        output_names = list(getattr(model, "output_names", None) or [])
+        if len(output_names) != len(model.outputs):
+            output_names = [f"output_{i}" for i in range(len(model.outputs))]
+        inputs = tuple(
+            TensorInfo(_tensor_name(t.name, f"input_{i}"), _shape(t), str(t.dtype))
+            for i, t in enumerate(model.inputs)
+        )
+        outputs = tuple(
+            TensorInfo(_tensor_name(n, f"output_{i}"), _shape(t), str(t.dtype))
+            for i, (n, t) in enumerate(zip(output_names, model.outputs, strict=True))
+        )
+        for kind, tensors in (("input", inputs), ("output", outputs)):
+            names = [t.name for t in tensors]
+            if len(set(names)) != len(names):
+                raise UserError(f"the model's {kind} names repeat ({names}): name each one")
         return cls(
             name=name,
-            input_name=_tensor_name(inp.name, "input"),
-            input_shape=[None, *[_dim(d) for d in inp.shape[1:]]],
-            input_dtype=str(inp.dtype),
-            output_name=_tensor_name(output_name, "output"),
-            output_shape=[None, *[_dim(d) for d in out.shape[1:]]],
+            inputs=inputs,
+            outputs=outputs,
             class_names=class_names,
             normalization=normalization,
             source_commit=source_commit(),
         )
 
+    def input(self, name: str) -> TensorInfo:
+        return next(t for t in self.inputs if t.name == name)
+
+    def output(self, name: str) -> TensorInfo:
+        return next(t for t in self.outputs if t.name == name)
+
+    @property
+    def input_name(self) -> str:
+        return self.inputs[0].name
+
+    @property
+    def input_shape(self) -> list[int | None]:
+        return self.inputs[0].shape
+
+    @property
+    def input_dtype(self) -> str:
+        return self.inputs[0].dtype
+
+    @property
+    def output_name(self) -> str:
+        return self.outputs[0].name
+
+    @property
+    def output_shape(self) -> list[int | None]:
+        return self.outputs[0].shape
+
     @property
     def is_image(self) -> bool:
-        """A [H, W, 1] float input: the model can take decoded PNG/JPEG images."""
+        """One [H, W, 1] float input: the model can take decoded PNG/JPEG images."""
         shape = self.input_shape[1:]
         return (
-            len(shape) == 3
+            len(self.inputs) == 1
+            and len(shape) == 3
             and shape[-1] == 1
             and None not in shape
             and self.input_dtype.startswith("float")
@@ -66,10 +119,33 @@ class ModelInfo:
         return self.output_shape[-1] if len(self.output_shape) == 2 else None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        doc = asdict(self)
+        # the first input and output under the names every reader before several inputs knew
+        doc.update(
+            input_name=self.input_name,
+            input_shape=self.input_shape,
+            input_dtype=self.input_dtype,
+            output_name=self.output_name,
+            output_shape=self.output_shape,
+        )
+        return doc
 
     @classmethod
     def from_dict(cls, doc: dict) -> ModelInfo:
+        doc = dict(doc)
+        if "inputs" not in doc:  # written before several inputs and outputs
+            doc["inputs"] = [
+                {
+                    "name": doc["input_name"],
+                    "shape": doc["input_shape"],
+                    "dtype": doc["input_dtype"],
+                }
+            ]
+            doc["outputs"] = [
+                {"name": doc["output_name"], "shape": doc["output_shape"], "dtype": "float32"}
+            ]
+        doc["inputs"] = tuple(TensorInfo(**t) for t in doc["inputs"])
+        doc["outputs"] = tuple(TensorInfo(**t) for t in doc["outputs"])
         return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
 
     def write(self, path: Path, **extra) -> None:
@@ -81,6 +157,10 @@ class ModelInfo:
         if not path.is_file():
             raise UserError(f"no metadata at {path}: run `python -m pipeline run` first")
         return cls.from_dict(json.loads(path.read_text()))
+
+
+def _shape(tensor) -> list[int | None]:
+    return [None, *[_dim(d) for d in tensor.shape[1:]]]
 
 
 def _dim(d) -> int | None:

@@ -171,11 +171,19 @@ def write_report(layout: Layout, manifest: dict) -> Path:
         plot_training(manifest["training"], out / "training.png")
         plots.append(("Training curves, both trainers", "training.png"))
     golden = read_golden(layout.golden_dir)
-    if golden.labels is not None and golden.reference.ndim == 2:
-        plot_confusion(
-            golden.labels, golden.reference, manifest.get("class_names"), out / "confusion.png"
+    labelled = [
+        k
+        for k, ref in golden.reference.items()
+        if k in golden.labels and ref.ndim == 2 and ref.shape[1] > 1
+    ]
+    if labelled:  # the first labelled classification output
+        first = labelled[0]
+        names = manifest.get("class_names") if first == _first_output(manifest) else None
+        plot_confusion(golden.labels[first], golden.reference[first], names, out / "confusion.png")
+        title = "Confusion matrix of the Keras reference"
+        plots.append(
+            (title if len(golden.reference) == 1 else f"{title}: {first}", "confusion.png")
         )
-        plots.append(("Confusion matrix of the Keras reference", "confusion.png"))
     plot_targets(manifest, out / "targets.png")
     if (out / "targets.png").exists():
         plots.append(("Size, accuracy and latency per target and runtime", "targets.png"))
@@ -185,9 +193,25 @@ def write_report(layout: Layout, manifest: dict) -> Path:
     return out / "report.html"
 
 
+def _first_output(manifest: dict) -> str | None:
+    outputs = manifest.get("outputs") or [{}]
+    return outputs[0].get("name")
+
+
+def signature_rows(manifest: dict) -> list[list[str]]:
+    """The serving signature: each input and output with its dtype and shape."""
+    rows = []
+    for kind in ("inputs", "outputs"):
+        for t in manifest.get(kind, []):
+            shape = "[" + ", ".join("N" if d is None else str(d) for d in t["shape"]) + "]"
+            rows.append([kind[:-1], t["name"], t["dtype"], shape])
+    return rows
+
+
 def _sections(manifest: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) for every table in the report."""
     sections = [
+        ("Signature", ["", "name", "dtype", "shape"], signature_rows(manifest)),
         ("Targets", list(OUTCOME_COLUMNS), outcome_rows(manifest)),
         ("Verification on the golden set", list(COLUMNS), table_rows(manifest)),
     ]
@@ -222,8 +246,6 @@ def _markdown(manifest, sections, plots) -> str:
         f"# {manifest['model']} v{manifest['version']}: {status}",
         "",
         f"Built {manifest['created']} from commit `{manifest['source_commit']}`. "
-        f"Input `{manifest['input']['name']}` {manifest['input']['shape']} {manifest['input']['dtype']}, "
-        f"output `{manifest['output']['name']}` {manifest['output']['shape']}. "
         "Benchmarks: [bench.md](bench.md).",
         "",
     ]
@@ -243,8 +265,6 @@ def _html(manifest, sections, plots) -> str:
         f"<h1>{esc(manifest['model'])} v{manifest['version']} "
         f'<span class="badge {status.lower()}">{status}</span></h1>',
         f"<p>Built {esc(manifest['created'])} from commit <code>{esc(manifest['source_commit'])}</code>. "
-        f"Input <code>{esc(manifest['input']['name'])}</code> {manifest['input']['shape']}, "
-        f"output <code>{esc(manifest['output']['name'])}</code> {manifest['output']['shape']}. "
         '<a href="bench.md">Benchmarks</a>, <a href="manifest.json">manifest</a>.</p>',
     ]
     for title, header, rows in sections:

@@ -12,18 +12,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 from pipeline import artifacts, ui
 from pipeline.config import CALIBRATION_SAMPLES, PipelineConfig
 from pipeline.convert import Conversion, ConvertContext
 from pipeline.data import (
-    CALIBRATION_FILE,
     DIGITS_NORMALIZATION,
     Golden,
     load_digits,
     load_samples,
+    read_calibration,
     read_golden,
+    write_calibration,
     write_golden,
 )
 from pipeline.errors import GateFailure, UserError
@@ -48,27 +47,22 @@ class RunResult:
 
 
 def save_reference(
-    model, info: ModelInfo, layout: Layout, x, labels, training: dict | None, calibration
+    model, info: ModelInfo, layout: Layout, inputs, labels, training: dict | None, calibration
 ):
     """The Keras model, its metadata, the golden set with the model's own outputs on it, and the
     calibration inputs int8 conversion needs (so `convert` can run again without the data)."""
+    from pipeline.runtimes.base import in_batches
+    from pipeline.runtimes.keras_model import call_keras
+
     layout.keras_dir.mkdir(parents=True, exist_ok=True)
     model.save(layout.keras_model)
     info.write(layout.keras_dir / "metadata.json")
     artifacts.describe(TARGETS["keras"], layout.keras_model, info)
     if training is not None:
         (layout.keras_dir / "training.json").write_text(json.dumps(training, indent=2) + "\n")
-    reference = np.concatenate(
-        [np.asarray(model(x[i : i + 256], training=False)) for i in range(0, len(x), 256)]
-    )
-    write_golden(
-        layout.golden_dir, x, labels, reference, info.class_names, info.input_name, info.output_name
-    )
-    rng = np.random.default_rng(0)
-    picks = rng.choice(
-        len(calibration), size=min(CALIBRATION_SAMPLES, len(calibration)), replace=False
-    )
-    np.save(layout.golden_dir / CALIBRATION_FILE, calibration[np.sort(picks)])
+    reference = in_batches(lambda batch: call_keras(model, info, batch), inputs)
+    write_golden(layout.golden_dir, info, inputs, labels, reference)
+    write_calibration(layout.golden_dir, calibration, CALIBRATION_SAMPLES)
 
 
 def train_stage(cfg: PipelineConfig, layout: Layout, logs_dir: Path, timings: dict):
@@ -103,8 +97,7 @@ def convert_stage(
 
     A target that cannot take the model is recorded with the converter's words; the others go on.
     """
-    representative = np.load(layout.golden_dir / CALIBRATION_FILE)
-    ctx = ConvertContext(savedmodel, info, representative, reference)
+    ctx = ConvertContext(savedmodel, info, read_calibration(layout.golden_dir), reference)
     conversions = []
     with ui.step("convert", timings):
         for target in converted():
@@ -168,14 +161,15 @@ def run(
     with staging(cfg.models_dir, cfg.name) as stage:
         if model_path is None:
             model, info, data, training = train_stage(cfg, stage, dest.logs_dir, timings)
-            x_golden, y_golden, calibration = data.test.x, data.test.y, data.train.x
+            inputs, labels = digits_arrays(info, data.test)
+            calibration = digits_arrays(info, data.train)[0]
         else:
-            model, info, x_golden, y_golden = _user_model(model_path, samples_path, cfg.name)
-            calibration, training = x_golden, None
+            model, info, inputs, labels = _user_model(model_path, samples_path, cfg.name)
+            calibration, training = inputs, None
         info = replace(info, version=version)
         with ui.step("export", timings):
-            save_reference(model, info, stage, x_golden, y_golden, training, calibration)
-            write_version(model, info, stage, version, x_golden)
+            save_reference(model, info, stage, inputs, labels, training, calibration)
+            write_version(model, info, stage, version, inputs)
         savedmodel = stage.version_dir(version)
         conversions = convert_stage(info, savedmodel, stage.keras_model, stage, timings)
         golden = read_golden(stage.golden_dir)
@@ -209,8 +203,13 @@ def _keep_failed(stage_root: Path, models_dir: Path, name: str, version: int) ->
     return kept
 
 
+def digits_arrays(info: ModelInfo, split) -> tuple[dict, dict]:
+    """A digits split as the golden set holds any model's samples: arrays by input and output."""
+    return {info.input_name: split.x}, {info.output_name: split.y}
+
+
 def _user_model(model_path: Path, samples_path: Path | None, name: str):
-    """A user's Keras model and samples: names and shapes come from the model, not the demo."""
+    """A user's Keras model and samples: names, dtypes and shapes come from the model."""
     import keras
 
     if samples_path is None:
@@ -220,19 +219,24 @@ def _user_model(model_path: Path, samples_path: Path | None, name: str):
     try:
         model = keras.saving.load_model(model_path, compile=False)
     except Exception as exc:
-        raise UserError(f"{model_path}: not a loadable Keras model ({_first_line(exc)})") from None
+        raise UserError(f"{model_path}: not a loadable Keras model: {_load_error(exc)}") from None
     info = ModelInfo.from_keras(model, name)
-    x, y = load_samples(samples_path)
-    expected = tuple(info.input_shape[1:])
-    if tuple(x.shape[1:]) != expected:
-        raise UserError(
-            f"{samples_path}: samples have shape {list(x.shape[1:])}, the model takes {list(expected)}"
+    inputs, labels = load_samples(samples_path, info)
+    return model, info, inputs, labels
+
+
+def _load_error(exc: BaseException) -> str:
+    """What Keras's loader really objects to, in a sentence (its messages run to pages)."""
+    text = " ".join(str(exc).split())
+    if "Exception encountered:" in text:  # the nested cause: an unknown class, a bad config
+        text = text.split("Exception encountered:", 1)[1].strip()
+    sentence = text.split(". ", 1)[0].rstrip(".")
+    if "Lambda" in sentence:
+        sentence += " (models are loaded in Keras's safe mode: use a built-in or registered layer)"
+    elif "Could not locate" in sentence:
+        sentence += (
+            " (custom classes must be registered with keras.saving.register_keras_serializable)"
         )
-    x = x.astype(info.input_dtype)
-    if y is not None and (info.num_classes is None or int(y.max(initial=0)) >= info.num_classes):
-        raise UserError(f"{samples_path}: labels do not fit the model's {info.output_shape} output")
-    return model, info, x, y
+    return sentence[:300] or type(exc).__name__
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

@@ -48,9 +48,38 @@ class Verification:
         return doc
 
 
-def score(outputs: np.ndarray, golden: Golden, gate: Gate) -> tuple[dict, list[str]]:
-    """Accuracy, agreement and max |Δ| against the reference, and which gate checks failed."""
-    ref = golden.reference
+def score(outputs: dict[str, np.ndarray], golden: Golden, gate: Gate) -> tuple[dict, list[str]]:
+    """Accuracy, agreement and max |Δ| against the reference, and which gate checks failed.
+
+    Each output is scored on its own; the row keeps the worst of each figure (largest |Δ|, lowest
+    agreement and accuracy), and a failure names its output when the model has several.
+    """
+    metrics: dict = {}
+    failures: list[str] = []
+    several = len(golden.reference) > 1
+    for name, ref in golden.reference.items():
+        if name not in outputs:
+            failures.append(f"no output {name!r} (got {sorted(outputs)})")
+            continue
+        found, failed = score_output(outputs[name], ref, golden.labels.get(name), gate)
+        failures += [f"{name}: {f}" if several else f for f in failed]
+        for key, value in found.items():
+            if key not in metrics:
+                metrics[key] = value
+            elif key in ("max_abs_diff", "regression_error"):
+                metrics[key] = max(metrics[key], value)
+            elif key == "ties":
+                metrics[key] += value
+            elif key in ("top1_agreement", "accuracy"):
+                metrics[key] = min(metrics[key], value)
+    return metrics, failures
+
+
+def score_output(
+    outputs: np.ndarray, ref: np.ndarray, labels: np.ndarray | None, gate: Gate
+) -> tuple[dict, list[str]]:
+    """One output against its reference: classification (probabilities or logits, more than one
+    column) gets agreement and accuracy, anything else the regression error."""
     if outputs.shape != ref.shape:
         return {}, [f"output shape {list(outputs.shape)} != reference {list(ref.shape)}"]
     diff = np.abs(outputs.astype(np.float64) - ref)
@@ -63,7 +92,7 @@ def score(outputs: np.ndarray, golden: Golden, gate: Gate) -> tuple[dict, list[s
         relative = "" if scale == 1.0 else f" of a {scale:.3g} scale"
         failures.append(f"max|Δ| {metrics['max_abs_diff']:.3g}{relative} > {gate.max_abs_diff:g}")
     if ref.ndim == 2 and ref.shape[1] > 1:
-        metrics.update(_classification(outputs, ref, golden.labels, gate.tie_margin))
+        metrics.update(_classification(outputs, ref, labels, gate.tie_margin))
         failures += _classification_failures(metrics, gate)
     elif gate.max_regression_error is not None and len(ref):
         spread = float(np.max(ref) - np.min(ref)) or 1.0
@@ -135,7 +164,7 @@ def verify_artifact(
         row.reason = "sha256 differs from metadata.json: the artifact changed after it was built"
         return row
     try:
-        result = runtime.run(path, info, golden.x, latency_runs)
+        result = runtime.run(path, info, golden.inputs, latency_runs)
     except Exception as exc:
         row.reason = f"{runtime.name} could not run it: {one_line(exc)}"
         row.gating = not runtime.advisory

@@ -68,7 +68,7 @@ def digits_png(tmp_path_factory, built):
 
     from pipeline.data import read_golden
 
-    golden = read_golden(built[2].golden_dir)
+    golden = read_golden(built[2].golden_dir).single()
     i = int(np.argmax(golden.labels == 3))
     big = np.kron(golden.x[i, :, :, 0], np.ones((4, 4)))  # each cell becomes a 4x4 block
     pixels = np.round((1.0 - big) * 255).astype(np.uint8)[..., None]  # ink dark, paper light

@@ -17,7 +17,7 @@ from pipeline.metadata import ModelInfo
 class ConvertContext:
     savedmodel: Path  # the exported version directory
     info: ModelInfo
-    representative: np.ndarray  # training inputs for calibration (int8)
+    representative: dict[str, np.ndarray]  # training inputs by name, for int8 calibration
     reference: Path | None = None  # model.keras, for a converter that must trace the model again
 
 

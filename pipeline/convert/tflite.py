@@ -78,7 +78,7 @@ def _at_batch_one(ctx: ConvertContext) -> Path:
     """The Keras reference traced at batch 1 with its weights frozen (inside a loop body the
     converter leaves variables that no runtime initializes), as a SavedModel that keeps the
     serving signature's names. Made once per model; every variant converts from it."""
-    key = (ctx.reference, ctx.info.input_name, tuple(ctx.info.input_shape), ctx.info.output_name)
+    key = (ctx.reference, ctx.info.inputs, ctx.info.outputs)
     if key in _BATCH_ONE:
         return _BATCH_ONE[key]
     import keras
@@ -87,15 +87,24 @@ def _at_batch_one(ctx: ConvertContext) -> Path:
         convert_variables_to_constants_v2,
     )
 
+    from pipeline.runtimes.keras_model import named_outputs
+
     model = keras.saving.load_model(ctx.reference, compile=False)
     info = ctx.info
-    spec = tf.TensorSpec([1, *info.input_shape[1:]], info.input_dtype, name=info.input_name)
-    traced = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    names = [t.name for t in info.inputs]
+    specs = [tf.TensorSpec([1, *t.shape[1:]], t.dtype, name=t.name) for t in info.inputs]
+
+    def flat(*args):  # a list keeps the outputs' order through freezing
+        outputs = named_outputs(model, info, dict(zip(names, args, strict=True)))
+        return [outputs[t.name] for t in info.outputs]
+
+    traced = tf.function(flat).get_concrete_function(*specs)
     frozen = convert_variables_to_constants_v2(traced, lower_control_flow=False)
 
-    @tf.function(input_signature=[spec])
-    def serve(x):
-        return {info.output_name: frozen(x)[0]}
+    @tf.function(input_signature=specs)
+    def serve(*args):
+        values = frozen(*args)
+        return {t.name: v for t, v in zip(info.outputs, values, strict=True)}
 
     scratch = Path(tempfile.mkdtemp(prefix="tflite-batch1-"))
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
@@ -139,9 +148,17 @@ def _child(variant: str, ctx: ConvertContext, savedmodel: Path, out: Path, send)
     send.close()
 
 
-def _representative(x: np.ndarray):
+def _representative(inputs: dict[str, np.ndarray]):
+    """One sample at a time, by signature input name (the converter maps the names)."""
+
     def generate():
-        for i in range(len(x)):
-            yield [x[i : i + 1].astype(np.float32)]
+        for i in range(len(next(iter(inputs.values())))):
+            yield {k: _sample(v[i : i + 1]) for k, v in inputs.items()}
 
     return generate
+
+
+def _sample(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind in "OU":
+        return np.char.encode(values.astype(str), "utf-8")
+    return values.astype(np.float32) if values.dtype.kind == "f" else values

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.metadata import ModelInfo
 from pipeline.runtimes.base import InProcessRuntime
 
 
@@ -14,4 +15,24 @@ class KerasRuntime(InProcessRuntime):
         import keras
 
         model = keras.saving.load_model(path, compile=False)
-        return lambda x: np.asarray(model(x, training=False))
+        return lambda inputs: call_keras(model, info, inputs)
+
+
+def call_keras(model, info: ModelInfo, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The model's outputs on numpy inputs, by output name."""
+    import tensorflow as tf
+
+    outputs = named_outputs(model, info, {k: tf.constant(v) for k, v in inputs.items()})
+    return {k: np.asarray(v) for k, v in outputs.items()}
+
+
+def named_outputs(model, info: ModelInfo, inputs: dict) -> dict:
+    """The model's outputs keyed by the signature's names, whatever structure it was built with
+    (one tensor, a list in `output_names` order, or a dict). Inputs go in by name (a functional
+    model maps them), the only one alone. Runs eagerly and inside the exported tf.function."""
+    result = model(inputs[info.input_name] if len(inputs) == 1 else inputs, training=False)
+    if isinstance(result, dict):
+        values = [result[k] for k in (model.output_names or result)]
+    else:
+        values = list(result) if isinstance(result, list | tuple) else [result]
+    return {t.name: v for t, v in zip(info.outputs, values, strict=True)}

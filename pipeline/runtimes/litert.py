@@ -16,4 +16,4 @@ class LiteRtRuntime(InProcessRuntime):
 
     def load(self, path, info):
         model = TfliteModel(path, runtime="litert", threads=1, signature=SERVING_SIGNATURE)
-        return lambda x: model.run({info.input_name: x})[info.output_name]
+        return model.run

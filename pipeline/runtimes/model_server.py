@@ -7,6 +7,7 @@ the first time either runtime needs it and stops when the verifying process exit
 from __future__ import annotations
 
 import atexit
+import base64
 import http.client
 import json
 import tempfile
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.runtimes.base import BATCH, RunOutput, Runtime, time_single_calls
+from pipeline.runtimes.base import Arrays, RunOutput, Runtime, in_batches, time_single_calls
 
 _servers: dict[Path, object] = {}
 
@@ -45,34 +46,67 @@ def _server(version_dir: Path, name: str):
 
 
 class RestRuntime(Runtime):
+    """TF Serving's row format: a list of instances, each a dict by input name when several."""
+
     name = "rest"
 
-    def run(self, path: Path, info, x: np.ndarray, latency_runs: int) -> RunOutput:
+    def run(self, path: Path, info, inputs: Arrays, latency_runs: int) -> RunOutput:
         server = _server(path, info.name)
         conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=60)
         url = f"/v1/models/{info.name}/versions/{int(path.name)}:predict"
 
-        def predict(batch: np.ndarray) -> np.ndarray:
-            body = json.dumps({"instances": batch.tolist()})
+        def predict(batch: Arrays) -> Arrays:
+            body = json.dumps({"instances": rows(batch)})
             conn.request("POST", url, body, {"Content-Type": "application/json"})
             response = conn.getresponse()
             doc = json.loads(response.read())
             if response.status != 200:
                 raise RuntimeError(f"HTTP {response.status}: {doc.get('error')}")
-            return np.asarray(doc["predictions"], dtype=np.float32)
+            predictions = doc["predictions"]
+            if len(info.outputs) == 1:
+                return {info.output_name: np.asarray(predictions, dtype=np.float32)}
+            return {
+                t.name: np.asarray([p[t.name] for p in predictions], dtype=np.float32)
+                for t in info.outputs
+            }
 
         try:
-            outputs = np.concatenate([predict(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
-            p50, p99 = time_single_calls(predict, x, latency_runs)
+            outputs = in_batches(predict, inputs)
+            p50, p99 = time_single_calls(predict, inputs, latency_runs)
         finally:
             conn.close()
         return RunOutput(outputs, p50, p99)
 
 
+def rows(batch: Arrays) -> list:
+    """The row format's instances: plain values for one input, a dict per sample for several.
+
+    Strings go as JSON strings; an input whose name ends in "_bytes" as {"b64": ...}, as TF
+    Serving's REST API encodes binary values.
+    """
+    values = {k: _json(k, v) for k, v in batch.items()}
+    if len(values) == 1:
+        return next(iter(values.values()))
+    n = len(next(iter(batch.values())))
+    return [{k: v[i] for k, v in values.items()} for i in range(n)]
+
+
+def _json(name: str, values: np.ndarray) -> list:
+    if values.dtype != object and values.dtype.kind not in "SU":
+        return values.tolist()
+    binary = name.endswith("_bytes")
+
+    def encode(v):
+        raw = v if isinstance(v, bytes) else str(v).encode()
+        return {"b64": base64.b64encode(raw).decode()} if binary else raw.decode()
+
+    return np.vectorize(encode, otypes=[object])(values).tolist()
+
+
 class GrpcRuntime(Runtime):
     name = "grpc"
 
-    def run(self, path: Path, info, x: np.ndarray, latency_runs: int) -> RunOutput:
+    def run(self, path: Path, info, inputs: Arrays, latency_runs: int) -> RunOutput:
         import grpc
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -81,14 +115,15 @@ class GrpcRuntime(Runtime):
         with grpc.insecure_channel(server.grpc_target) as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
-            def predict(batch: np.ndarray) -> np.ndarray:
+            def predict(batch: Arrays) -> Arrays:
                 request = predict_pb2.PredictRequest()
                 request.model_spec.name = info.name
                 request.model_spec.version.value = int(path.name)
-                request.inputs[info.input_name].CopyFrom(tf.make_tensor_proto(batch))
+                for key, value in batch.items():
+                    request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
                 response = stub.Predict(request, timeout=60)
-                return tf.make_ndarray(response.outputs[info.output_name])
+                return {t.name: tf.make_ndarray(response.outputs[t.name]) for t in info.outputs}
 
-            outputs = np.concatenate([predict(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
-            p50, p99 = time_single_calls(predict, x, latency_runs)
-        return RunOutput(outputs.astype(np.float32), p50, p99)
+            outputs = in_batches(predict, inputs)
+            p50, p99 = time_single_calls(predict, inputs, latency_runs)
+        return RunOutput(outputs, p50, p99)

@@ -13,4 +13,9 @@ class TfSignatureRuntime(InProcessRuntime):
         import tensorflow as tf
 
         signature = tf.saved_model.load(str(path)).signatures[SERVING_SIGNATURE]
-        return lambda x: signature(**{info.input_name: tf.constant(x)})[info.output_name].numpy()
+
+        def predict(inputs):
+            outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
+            return {t.name: outputs[t.name].numpy() for t in info.outputs}
+
+        return predict

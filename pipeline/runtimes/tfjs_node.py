@@ -19,7 +19,7 @@ SCRIPT = TFJS_NODE_DIR / "predict.mjs"
 class TfjsNodeRuntime(Runtime):
     name = "tfjs-node"
 
-    def run(self, path: Path, info, x: np.ndarray, latency_runs: int) -> RunOutput:
+    def run(self, path: Path, info, inputs: dict, latency_runs: int) -> RunOutput:
         node = shutil.which("node")
         if node is None:
             raise RuntimeError("node is not installed: run make setup")
@@ -27,14 +27,12 @@ class TfjsNodeRuntime(Runtime):
             raise RuntimeError(f"@tensorflow/tfjs missing in {TFJS_NODE_DIR}: run make setup")
         with tempfile.TemporaryDirectory(prefix="tfjs-node-") as tmp:
             work = Path(tmp)
-            x.astype("<f4").tofile(work / "input.f32")
             request = {
                 "model_dir": str(path),
-                "input": str(work / "input.f32"),
-                "shape": list(x.shape),
-                "output": str(work / "output.f32"),
+                "inputs": [_write_input(work, i, k, v) for i, (k, v) in enumerate(inputs.items())],
+                "outputs": [t.name for t in info.outputs],
+                "output_dir": str(work),
                 "result": str(work / "result.json"),
-                "output_name": info.output_name,
                 "latency_runs": latency_runs,
             }
             (work / "request.json").write_text(json.dumps(request))
@@ -48,5 +46,25 @@ class TfjsNodeRuntime(Runtime):
                 lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
                 raise RuntimeError(lines[-1] if lines else f"node exited {proc.returncode}")
             result = json.loads((work / "result.json").read_text())
-            outputs = np.fromfile(work / "output.f32", dtype="<f4").reshape(result["shape"])
+            outputs = {
+                t.name: np.fromfile(work / f"{i}.f32", dtype="<f4").reshape(shape)
+                for i, (t, shape) in enumerate(zip(info.outputs, result["shapes"], strict=True))
+            }
         return RunOutput(outputs, result["p50_ms"], result["p99_ms"])
+
+
+def _write_input(work: Path, index: int, name: str, values: np.ndarray) -> dict:
+    """One input as the Node side reads it: TF.js has float32, int32 and string tensors (the
+    converter stores int64 as int32), so integers go as int32 and strings as a JSON array."""
+    file = work / f"input-{index}"
+    if values.dtype == object or values.dtype.kind in "SU":
+        texts = [v.decode() if isinstance(v, bytes) else str(v) for v in values.flat]
+        file.write_text(json.dumps(texts))
+        dtype = "string"
+    elif values.dtype.kind in "iub":
+        values.astype("<i4").tofile(file)
+        dtype = "int32"
+    else:
+        values.astype("<f4").tofile(file)
+        dtype = "float32"
+    return {"name": name, "dtype": dtype, "shape": list(values.shape), "file": str(file)}

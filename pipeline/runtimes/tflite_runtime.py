@@ -23,11 +23,11 @@ class TfliteRuntime(Runtime):
     # old for the file is worth knowing, not a defect of the file
     advisory = True
 
-    def run(self, path: Path, info, x: np.ndarray, latency_runs: int) -> RunOutput:
+    def run(self, path: Path, info, inputs: dict, latency_runs: int) -> RunOutput:
         with tempfile.TemporaryDirectory(prefix="tflite-runtime-") as tmp:
-            inputs, outputs = Path(tmp) / "inputs.npz", Path(tmp) / "outputs.npz"
-            np.savez(inputs, **{info.input_name: x})
-            args = [str(path), str(inputs), str(outputs), "--runtime", self.name]
+            request, outputs = Path(tmp) / "inputs.npz", Path(tmp) / "outputs.npz"
+            np.savez(request, **{k: _storable(v) for k, v in inputs.items()})
+            args = [str(path), str(request), str(outputs), "--runtime", self.name]
             args += ["--latency-runs", str(latency_runs)]
             try:
                 proc = envs.run(self.name, "mobile.npz_runner", args, capture=True)
@@ -37,6 +37,13 @@ class TfliteRuntime(Runtime):
                 lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
                 raise RuntimeError(lines[-1] if lines else f"exited {proc.returncode}")
             with np.load(outputs) as f:
-                return RunOutput(
-                    f[info.output_name].astype(np.float32), float(f["p50_ms"]), float(f["p99_ms"])
-                )
+                values = {t.name: f[t.name].astype(np.float32) for t in info.outputs}
+                return RunOutput(values, float(f["p50_ms"]), float(f["p99_ms"]))
+
+
+def _storable(values: np.ndarray) -> np.ndarray:
+    """Strings as numpy bytes: an npz holds them without pickling, and TFLite takes bytes."""
+    if values.dtype != object:
+        return values
+    encoded = [v.encode() if isinstance(v, str) else bytes(v) for v in values.flat]
+    return np.array(encoded, dtype=bytes).reshape(values.shape)

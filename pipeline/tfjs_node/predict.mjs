@@ -1,7 +1,8 @@
 // Runs a TF.js graph model with @tensorflow/tfjs in Node, for the pipeline's verification.
 //   node predict.mjs request.json
-// request: {model_dir, input (raw little-endian float32), shape, output, result, output_name,
-// latency_runs}. Writes the outputs as raw float32 and {shape, p50_ms, p99_ms, backend} as JSON.
+// request: {model_dir, inputs: [{name, dtype, shape, file}], outputs: [name], output_dir, result,
+// latency_runs}. An input file is raw little-endian float32 or int32, or a JSON array of strings.
+// Writes each output as raw float32 (<output_dir>/<i>.f32) and {shapes, p50_ms, p99_ms, backend}.
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -29,33 +30,31 @@ async function loadGraphModel(dir) {
       convertedBy: modelJson.convertedBy,
       signature: modelJson.signature,
       userDefinedMetadata: modelJson.userDefinedMetadata,
+      // the graph that fills lookup tables (StringLookup, TextVectorization) before the first call
+      modelInitializer: modelJson.modelInitializer,
+      initializerSignature: modelJson.initializerSignature,
     }),
   );
 }
 
-function pick(result, outputName) {
-  if (result instanceof tf.Tensor) return result;
-  if (Array.isArray(result)) return result[0];
-  return result[outputName] ?? Object.values(result)[0];
+// Inputs and outputs go by the signature's names (the executor maps them to graph nodes); the
+// outputs come back as an array in the order asked for.
+function asList(result) {
+  return result instanceof tf.Tensor ? [result] : result;
 }
 
-// A graph model with control flow (the while loop of an RNN) has dynamic ops that predict()
+// A graph model with control flow (the while loop of an RNN) has dynamic ops that execute()
 // refuses ("Please use model.executeAsync()"); such a model is run with executeAsync instead.
-async function infer(model, x, outputName) {
+async function infer(model, inputs, outputNames) {
   if (!model.needsAsync) {
     try {
-      return tf.tidy(() => pick(model.predict(x), outputName));
+      return tf.tidy(() => asList(model.execute(inputs, outputNames)));
     } catch (err) {
       if (!/executeAsync/.test(String(err.message ?? err))) throw err;
       model.needsAsync = true;
     }
   }
-  const result = await model.executeAsync(x);
-  const y = pick(result, outputName);
-  for (const t of result instanceof tf.Tensor ? [] : Object.values(result)) {
-    if (t !== y) t.dispose();
-  }
-  return y;
+  return asList(await model.executeAsync(inputs, outputNames));
 }
 
 function percentile(sorted, q) {
@@ -65,26 +64,47 @@ function percentile(sorted, q) {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (i - lo);
 }
 
+async function readInput({ dtype, shape, file }) {
+  const raw = await readFile(file);
+  if (dtype === "string") return tf.tensor(JSON.parse(raw.toString("utf8")), shape, "string");
+  const buffer = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+  const data = dtype === "int32" ? new Int32Array(buffer) : new Float32Array(buffer);
+  return tf.tensor(data, shape, dtype);
+}
+
+// sample i of each named input (execute() adds the model's captured tables to the map it is given)
+function sliceAll(inputs, names, i) {
+  return Object.fromEntries(names.map((k) => [k, inputs[k].slice([i], [1])]));
+}
+
 async function main() {
   const request = JSON.parse(await readFile(process.argv[2], "utf8"));
   await tf.setBackend("cpu");
   await tf.ready();
   const model = await loadGraphModel(request.model_dir);
-  const raw = await readFile(request.input);
-  const data = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-  const x = tf.tensor(data, request.shape, "float32");
+  const inputs = {};
+  for (const spec of request.inputs) inputs[spec.name] = await readInput(spec);
 
-  const y = await infer(model, x, request.output_name);
-  const outputs = await y.data();
-  await writeFile(request.output, Buffer.from(outputs.buffer, outputs.byteOffset, outputs.byteLength));
+  const ys = await infer(model, { ...inputs }, request.outputs);
+  const shapes = [];
+  for (const [i, y] of ys.entries()) {
+    const values = await y.cast("float32").data();
+    await writeFile(
+      path.join(request.output_dir, `${i}.f32`),
+      Buffer.from(values.buffer, values.byteOffset, values.byteLength),
+    );
+    shapes.push(y.shape);
+  }
+  tf.dispose(ys);
 
-  const n = request.shape[0];
+  const n = request.inputs[0].shape[0];
   const runs = request.latency_runs;
-  const samples = Array.from({ length: Math.min(n, runs) }, (_, i) => x.slice([i], [1]));
+  const names = request.inputs.map((spec) => spec.name);
+  const samples = Array.from({ length: Math.min(n, runs) }, (_, i) => sliceAll(inputs, names, i));
   const once = async (s) => {
-    const out = await infer(model, s, request.output_name);
-    await out.data();
-    out.dispose();
+    const out = await infer(model, { ...s }, request.outputs);
+    await Promise.all(out.map((t) => t.data()));
+    tf.dispose(out);
   };
   await once(samples[0]); // warm-up
   const times = [];
@@ -95,7 +115,7 @@ async function main() {
   }
   times.sort((a, b) => a - b);
   const result = {
-    shape: y.shape,
+    shapes,
     p50_ms: percentile(times, 0.5),
     p99_ms: percentile(times, 0.99),
     backend: tf.getBackend(),

@@ -34,7 +34,7 @@ def test_float_input_to_the_int8_model_is_quantized_and_its_output_dequantized(b
 
     _, _, layout = built
     path = layout.tflite_dir / "int8.tflite"
-    golden = read_golden(layout.golden_dir)
+    golden = read_golden(layout.golden_dir).single()
     x = golden.x
 
     runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")

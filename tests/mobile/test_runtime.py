@@ -33,7 +33,7 @@ def test_signature_input_and_output_names_match_the_contract(built, variant):
 def test_any_batch_size_gives_the_answers_of_one_sample_at_a_time(built, variant):
     from pipeline.data import read_golden
 
-    x = read_golden(built[2].golden_dir).x[:40]
+    x = read_golden(built[2].golden_dir).single().x[:40]
     model = TfliteModel(built[2].tflite_dir / f"{variant}.tflite", "litert")
     one_by_one = np.concatenate([model(x[i : i + 1]) for i in range(len(x))])
     for batch in (7, 32, 40, 1):  # growing, then shrinking back: the input is resized each time
@@ -44,7 +44,7 @@ def test_any_batch_size_gives_the_answers_of_one_sample_at_a_time(built, variant
 def test_thread_count_is_taken_and_does_not_change_the_answers(built):
     from pipeline.data import read_golden
 
-    x = read_golden(built[2].golden_dir).x
+    x = read_golden(built[2].golden_dir).single().x
     path = built[2].tflite_dir / "fp32.tflite"
     np.testing.assert_allclose(TfliteModel(path, threads=2)(x), TfliteModel(path)(x), atol=1e-6)
 

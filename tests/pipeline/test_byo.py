@@ -40,8 +40,8 @@ def test_user_model_is_exported_converted_and_verified_under_its_own_names(user_
     cfg = PipelineConfig(name="mine", models_dir=tmp_path, latency_runs=5)
     result = stages.run(cfg, user_model / "mine.keras", user_model / "samples.npz")
     manifest = result.manifest
-    assert manifest["input"] == {"name": "features", "shape": [None, 12], "dtype": "float32"}
-    assert manifest["output"]["name"] == "scores"
+    assert manifest["inputs"] == [{"name": "features", "shape": [None, 12], "dtype": "float32"}]
+    assert [o["name"] for o in manifest["outputs"]] == ["scores"]
     rows = {(r.target, r.runtime): r for r in result.rows}
     for target in ("savedmodel", "tflite-fp32", "tflite-int8", "tfjs"):
         row = next(r for (t, _), r in rows.items() if t == target)
@@ -72,7 +72,7 @@ def test_samples_of_the_wrong_shape_are_rejected_before_anything_is_written(user
 
     np.savez(tmp_path / "bad.npz", x=np.zeros((4, 8, 8, 1), np.float32))
     cfg = PipelineConfig(name="mine", models_dir=tmp_path / "models")
-    with pytest.raises(UserError, match=r"shape \[8, 8, 1\], the model takes \[12\]"):
+    with pytest.raises(UserError, match=r"shape \[4, 8, 8, 1\], the model takes \['N', 12\]"):
         stages.run(cfg, user_model / "mine.keras", tmp_path / "bad.npz")
     leftovers = [p for p in (tmp_path / "models").rglob("*") if p.is_file()]
     assert leftovers == []

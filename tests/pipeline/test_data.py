@@ -39,7 +39,7 @@ def test_image_preprocessing_inverts_and_block_averages_like_the_digits_data():
 
 def test_golden_set_is_written_as_npz_and_matching_json(built):
     _, _, layout = built
-    golden = read_golden(layout.golden_dir)
+    golden = read_golden(layout.golden_dir).single()
     doc = json.loads((layout.golden_dir / "golden.json").read_text())
     assert doc["shape"] == list(golden.x.shape) and doc["input_name"] == "image"
     np.testing.assert_allclose(np.array(doc["x"]).reshape(golden.x.shape), golden.x, atol=1e-7)

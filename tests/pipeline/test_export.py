@@ -78,7 +78,7 @@ def test_a_crash_mid_export_leaves_no_partial_version(built, tmp_path, monkeypat
     dest = _exported_copy(built, tmp_path)
     model = keras.saving.load_model(dest.keras_model)
     info = ModelInfo.read(dest.keras_dir / "metadata.json")
-    x = read_golden(dest.golden_dir).x
+    x = read_golden(dest.golden_dir).single().x
 
     def crash(path, *args):
         (path.parent / "half-written").write_text("partial")
@@ -105,9 +105,9 @@ def test_versions_increase_old_ones_stay_servable_and_only_k_are_kept(built, tmp
     dest = _exported_copy(built, tmp_path)
     model = keras.saving.load_model(dest.keras_model)
     info = ModelInfo.read(dest.keras_dir / "metadata.json")
-    golden = read_golden(dest.golden_dir)
+    golden = read_golden(dest.golden_dir).single()
     for version in (1, 2, 3):
-        export.publish_version(model, info, dest, version, golden.x)
+        export.publish_version(model, info, dest, version, {"image": golden.x})
     assert dest.versions() == [1, 2, 3]
     v1 = tf.saved_model.load(str(dest.version_dir(1))).signatures["serving_default"]
     np.testing.assert_allclose(
@@ -116,7 +116,7 @@ def test_versions_increase_old_ones_stay_servable_and_only_k_are_kept(built, tmp
     assert export.prune_versions(dest, keep=2) == [1]
     assert dest.versions() == [2, 3]
     with pytest.raises(FileExistsError):
-        export.publish_version(model, info, dest, 3, golden.x)
+        export.publish_version(model, info, dest, 3, {"image": golden.x})
 
 
 def test_a_second_run_publishes_version_2_and_keeps_version_1(built):

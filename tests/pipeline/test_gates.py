@@ -5,12 +5,16 @@ import pytest
 
 from pipeline.config import EXACT, QUANTIZED
 from pipeline.data import Golden
-from pipeline.verify import score
+from pipeline.verify import score_output
 
 
-def golden(reference, labels=None) -> Golden:
-    reference = np.asarray(reference, dtype=np.float32)
-    return Golden(np.zeros((len(reference), 1), np.float32), labels, reference)
+def golden(reference, labels=None) -> tuple:
+    return np.asarray(reference, dtype=np.float32), labels
+
+
+def score(outputs, reference_and_labels, gate):
+    reference, labels = reference_and_labels
+    return score_output(np.asarray(outputs, np.float32), reference, labels, gate)
 
 
 # 100 samples: 90 decisive (class 0 far ahead), 10 where the reference's top two are nearly tied
@@ -71,3 +75,25 @@ def test_accuracy_drop_is_measured_against_the_reference_accuracy():
     metrics, failures = score(worse, golden(DECISIVE + TIED, labels), QUANTIZED)
     assert metrics["reference_accuracy"] == 1.0 and metrics["accuracy"] == pytest.approx(0.85)
     assert "accuracy 15.0 pts below Keras" in failures
+
+
+def test_each_output_is_gated_on_its_own_and_failures_name_it():
+    """Two outputs: a class output whose answers agree and a regression output that drifts; the
+    row keeps the worst figures and the failure names the output that missed."""
+    from pipeline.verify import score as score_all
+
+    classes = np.array(DECISIVE + TIED, np.float32)
+    values = np.linspace(0.0, 10.0, 100, dtype=np.float32)[:, None]
+    drifted = values.copy()
+    drifted[3] += 1.0  # 10% of the range
+    golden_set = Golden(
+        inputs={"x": np.zeros((100, 1), np.float32)},
+        labels={"species": np.zeros(100, np.int64)},
+        reference={"species": classes, "size": values},
+    )
+    metrics, failures = score_all({"species": classes, "size": drifted}, golden_set, QUANTIZED)
+    assert failures == ["size: regression |Δ| 10.0% of the range > 5%"]
+    assert metrics["top1_agreement"] == 1.0 and metrics["accuracy"] == pytest.approx(0.9)
+    assert metrics["max_abs_diff"] == pytest.approx(1.0)
+    _, failures = score_all({"species": classes}, golden_set, QUANTIZED)
+    assert failures == ["no output 'size' (got ['species'])"]

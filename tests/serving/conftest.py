@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 from pipeline.config import INPUT_NAME, OUTPUT_NAME
-from pipeline.data import DIGITS_CLASSES, DIGITS_MAX, DIGITS_NORMALIZATION, Golden
+from pipeline.data import DIGITS_CLASSES, DIGITS_MAX, DIGITS_NORMALIZATION, Single
 from pipeline.export import export_savedmodel
 from pipeline.metadata import ModelInfo
 from serving.process import ROOT, ServerProcess
@@ -46,7 +46,7 @@ def keras_model():
 
 
 @pytest.fixture(scope="session")
-def golden(keras_model) -> Golden:
+def golden(keras_model) -> Single:
     """Real digits from scikit-learn's bundled set, the first PER_CLASS of each class, in the
     training representation ([0, 1], ink bright), with the Keras call's outputs as reference."""
     from sklearn.datasets import load_digits
@@ -59,7 +59,7 @@ def golden(keras_model) -> Golden:
     reference = keras_model.predict(x, verbose=0)
     # the tests compare numbers row by row: they must differ between inputs for that to mean much
     assert len(set(reference.argmax(axis=1).tolist())) >= 5, reference.argmax(axis=1)
-    return Golden(x, bunch.target[rows].astype(np.int64), reference)
+    return Single(x, bunch.target[rows].astype(np.int64), reference)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +68,7 @@ def saved_model(keras_model, golden, tmp_path_factory) -> Path:
     signatures, the warm-up requests and metadata.json in assets.extra/, as a real version."""
     info = ModelInfo.from_keras(keras_model, "digits", DIGITS_CLASSES, DIGITS_NORMALIZATION)
     out = tmp_path_factory.mktemp("savedmodel") / "1"
-    export_savedmodel(keras_model, dataclasses.replace(info, version=1), out, golden.x)
+    export_savedmodel(keras_model, dataclasses.replace(info, version=1), out, {"image": golden.x})
     return out
 
 

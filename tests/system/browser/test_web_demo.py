@@ -10,10 +10,9 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline.data import Golden
 from pipeline.manifest import add_rows, read_manifest
 from pipeline.targets import TARGETS
-from pipeline.verify import Verification, score
+from pipeline.verify import Verification, score_output
 from web import browser
 from web.strokes import bitmap_to_counts, strokes_to_bitmap
 
@@ -245,13 +244,10 @@ def test_browser_row_joins_the_manifest(page, built, golden_doc):
     out = page.evaluate("demo.evaluateGolden()")
     outputs = np.array(out["outputs"], dtype=np.float32)
     labels = golden_doc["labels"]
-    golden = Golden(
-        x=np.array(golden_doc["x"], dtype=np.float32),
-        labels=None if labels is None else np.array(labels),
-        reference=np.array(golden_doc["reference"], dtype=np.float32),
-    )
+    labels = None if labels is None else np.array(labels)
+    reference = np.array(golden_doc["reference"], dtype=np.float32)
     gate = TARGETS["tfjs"].gate
-    metrics, failures = score(outputs, golden, gate)
+    metrics, failures = score_output(outputs, reference, labels, gate)
     times = np.array(out["times"])
     manifest = read_manifest(layout.manifest)
     entry = next(a for a in manifest["artifacts"] if a["target"] == "tfjs")

@@ -14,7 +14,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 import docker
 from pipeline.targets import TARGETS
-from pipeline.verify import score
+from pipeline.verify import score_output
 from tests.serving.conftest import Rest
 
 
@@ -79,7 +79,7 @@ def served_rows(rest_port, grpc_port, saved_model_dir, golden, where, name="digi
     rows = []
     for runtime, outputs in (("rest", via_rest), ("grpc", via_grpc)):
         assert np.max(np.abs(outputs - expected)) <= 1e-6, runtime
-        metrics, failures = score(outputs, golden, TARGETS["savedmodel"].gate)
+        metrics, failures = score_output(outputs, golden.reference, golden.labels, TARGETS["savedmodel"].gate)
         assert failures == [], (runtime, failures)
         row = {"runtime": runtime, "where": where, **metrics, "p50_ms": None}
         rows.append({**row, "passed": True, "reason": ""})

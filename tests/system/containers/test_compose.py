@@ -142,7 +142,7 @@ def test_up_brings_every_service_to_healthy_on_its_port(system, engine):
 
 def test_the_server_answers_rest_and_grpc_like_the_signature(system):
     models, ports = system["models"], system["ports"]
-    golden = read_golden(models / "golden" / NAME)
+    golden = read_golden(models / "golden" / NAME).single()
     rows = served_rows(
         ports["REST_PORT"],
         ports["GRPC_PORT"],
@@ -160,7 +160,7 @@ def test_the_server_answers_rest_and_grpc_like_the_signature(system):
 def test_the_web_demo_serves_the_model_and_proxies_v1(system):
     models, web = system["models"], system["ports"]["WEB_PORT"]
     assert "weightsManifest" in json_at(web, f"/models/{NAME}/model.json")
-    golden = read_golden(models / "golden" / NAME)
+    golden = read_golden(models / "golden" / NAME).single()
     doc = json_at(web, f"/v1/models/{NAME}:predict", {"instances": golden.x[:8].tolist()})
     predictions = np.asarray(doc["predictions"], dtype=np.float32)
     assert np.max(np.abs(predictions - golden.reference[:8])) <= 1e-4
@@ -173,7 +173,7 @@ def test_tensorboard_shows_the_training_runs(system):
 
 def test_run_edge_predicts_with_the_int8_model(system):
     models = system["models"]
-    golden = read_golden(models / "golden" / NAME)
+    golden = read_golden(models / "golden" / NAME).single()
     probe = models / "probe.npy"
     np.save(probe, golden.x[:5])
     probe.chmod(0o644)
@@ -198,6 +198,6 @@ def test_the_official_profile_swaps_the_server_behind_the_same_names(system, eng
     web, model = system["ports"]["WEB_PORT"], f"/v1/models/{NAME}"
     status = json_at(web, model)["model_version_status"]
     assert [(s["version"], s["state"]) for s in status] == [("1", "AVAILABLE")]
-    golden = read_golden(system["models"] / "golden" / NAME)
+    golden = read_golden(system["models"] / "golden" / NAME).single()
     doc = json_at(web, model + ":predict", {"instances": golden.x[:4].tolist()})
     assert np.argmax(doc["predictions"], axis=1).tolist() == golden.reference[:4].argmax(1).tolist()

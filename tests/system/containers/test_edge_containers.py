@@ -12,7 +12,7 @@ import pytest
 from pipeline.data import read_golden
 from pipeline.manifest import add_rows, read_manifest
 from pipeline.targets import in_family
-from pipeline.verify import score
+from pipeline.verify import score_output
 from tests.system.containers.conftest import image
 
 EDGE_IMAGES = {"edge-litert": "litert", "edge-tflite214": "tflite-runtime"}
@@ -53,7 +53,7 @@ def test_edge_images_run_every_variant_and_pass_the_gates(engine, built, tmp_pat
     _, result, layout = built
     image(engine, tag)
     runtime = EDGE_IMAGES[tag]
-    golden = read_golden(layout.golden_dir)
+    golden = read_golden(layout.golden_dir).single()
     work = tmp_path / "work"
     work.mkdir(mode=0o777)
     work.chmod(0o777)  # the image runs as an unprivileged user
@@ -81,7 +81,7 @@ def test_edge_images_run_every_variant_and_pass_the_gates(engine, built, tmp_pat
             assert code == 0, stderr
             with np.load(work / f"{variant}.npz") as out:
                 outputs, p50 = out["probabilities"].astype(np.float32), float(out["p50_ms"])
-            metrics, failures = score(outputs, golden, target.gate)
+            metrics, failures = score_output(outputs, golden.reference, golden.labels, target.gate)
             assert failures == [], (tag, variant, failures)
             row.update(metrics, p50_ms=p50, passed=True)
         add_rows(manifest_path, target.name, [row])

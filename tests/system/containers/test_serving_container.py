@@ -50,7 +50,7 @@ def container_ports(engine, models):
 def test_rest_and_grpc_in_the_container_equal_the_signature_call(container_ports, models, built):
     rest_port, grpc_port = container_ports
     layout = built[2]
-    golden = read_golden(layout.golden_dir)
+    golden = read_golden(layout.golden_dir).single()
     rows = served_rows(rest_port, grpc_port, models[1], golden, f"{TAG} (container)")
     add_rows(layout.reports_dir / "manifest.json", "savedmodel", rows)
 
@@ -60,7 +60,7 @@ def test_a_version_published_into_the_volume_loads_with_no_failed_request(
 ):
     rest_port, _ = container_ports
     root, source = models
-    golden = read_golden(built[2].golden_dir)
+    golden = read_golden(built[2].golden_dir).single()
     body = {"instances": golden.x[:2].tolist()}
     failures, answered, stop = [], [], threading.Event()
 

@@ -55,7 +55,7 @@ def stack(engine, built, tmp_path_factory):
         containers.append(web)
         wait_healthy(server)
         wait_healthy(web)
-        yield f"http://127.0.0.1:{port}/", read_golden(layout.golden_dir)
+        yield f"http://127.0.0.1:{port}/", read_golden(layout.golden_dir).single()
     finally:
         for c in containers:
             c.remove(force=True)
