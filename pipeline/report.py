@@ -70,6 +70,38 @@ def outcome_rows(manifest: dict) -> list[list[str]]:
     ]
 
 
+def compatibility(manifest: dict) -> tuple[list[str], list[list[str]]]:
+    """Target by runtime: each cell is verified, not supported (the reason) or missed gate (the
+    figures); a target the converter could not make says so once, in its outcome."""
+    runtimes: list[str] = []
+    for art in manifest["artifacts"]:
+        for v in art["verification"]:
+            if v["runtime"] not in runtimes:
+                runtimes.append(v["runtime"])
+    rows = []
+    for art in manifest["artifacts"]:
+        by_runtime = {v["runtime"]: v for v in art["verification"]}
+        cells = [_cell(by_runtime[r]) if r in by_runtime else "" for r in runtimes]
+        converted = art["verification"] or art.get("outcome") != "not supported"
+        outcome = art.get("outcome", "")
+        if not converted:
+            outcome = f"not supported (conversion): {art.get('reason', '')}"
+        rows.append([art["target"], outcome, *cells])
+    return ["target", "outcome", *runtimes], rows
+
+
+def _cell(v: dict) -> str:
+    if v["passed"]:
+        figure = v.get("top1_agreement")
+        shown = (
+            f"agree {figure:.1%}" if figure is not None else f"max|Δ| {_num(v.get('max_abs_diff'))}"
+        )
+        return f"verified ({shown})"
+    if not v.get("supported", True):
+        return f"not supported: {v['reason']}"
+    return f"missed gate: {v['reason']}"
+
+
 def _pct(x) -> str:
     return "-" if x is None else f"{x:.2%}"
 
@@ -213,6 +245,7 @@ def _sections(manifest: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     sections = [
         ("Signature", ["", "name", "dtype", "shape"], signature_rows(manifest)),
         ("Targets", list(OUTCOME_COLUMNS), outcome_rows(manifest)),
+        ("Compatibility: target by runtime", *compatibility(manifest)),
         ("Verification on the golden set", list(COLUMNS), table_rows(manifest)),
     ]
     if manifest.get("training"):
