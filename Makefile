@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup all train export convert verify report test unit lint format bench bench-pipeline bench-edge clean
+.PHONY: help setup all train export convert verify report zoo test unit lint format bench bench-pipeline bench-edge clean
 .PHONY: serve test-serving bench-serving images integration docker-up docker-down
 
 # The browser demo (web/): npm tree, Debian's chromium for the browser tests, the model server /v1/
@@ -59,6 +59,9 @@ setup: .venv/.synced envs/tfjs/.venv/.synced envs/tflite214/.venv/.synced $(NODE
 
 all: setup ## set up, then train, export, convert, verify and report the default model
 	$(PY) -m pipeline run --name $(NAME)
+
+zoo: setup ## train every examples/ model and run each through every target; writes models/reports/zoo.md
+	$(PY) examples/zoo.py
 
 train: setup ## train the Keras reference (both trainers) and write the golden set
 	$(PY) -m pipeline train --name $(NAME)

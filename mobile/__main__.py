@@ -1,6 +1,7 @@
 """The edge runtime's command line (LiteRT or tflite-runtime; no TensorFlow).
 
 python -m mobile predict models/tflite/digits/int8.tflite my-digit.png
+python -m mobile predict models/tflite/mine/fp32.tflite samples.npz
 python -m mobile bench models/tflite/digits/fp32.tflite --threads 1 --batch 1
 python -m mobile inspect models/tflite/digits/int8.tflite
 python -m mobile check models/tflite/digits/dynamic.tflite --runtime tflite-runtime
@@ -31,9 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     runtimes = ("auto", *RUNTIMES)
 
-    p = sub.add_parser("predict", help="top classes for a PNG/JPEG or .npy input")
+    p = sub.add_parser("predict", help="each output (top classes or values) for an input file")
     p.add_argument("model", type=Path, help="a .tflite file (labels.txt beside it names classes)")
-    p.add_argument("input", type=Path, help="a PNG/JPEG image (any size) or an .npy array")
+    p.add_argument(
+        "input",
+        type=Path,
+        help="an .npz with one array per input name, or for one input a PNG/JPEG or an .npy",
+    )
     p.add_argument("--top", type=int, default=3, help="classes to print (default: 3)")
     p.add_argument(
         "--runtime", choices=runtimes, default="auto", help="default: LiteRT if installed"
@@ -64,25 +69,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def predict(args) -> int:
-    from mobile.inputs import load_input
+    from mobile.inputs import load_inputs
     from mobile.runtime import TfliteModel, labels_for
 
     if args.top < 1:
         raise BadInput("--top must be at least 1")
     model = TfliteModel(args.model, args.runtime, args.threads)
-    x = load_input(args.input, model.input.shape)
-    y = model(x)
-    if y.ndim != 2:
-        print(np.array2string(y, precision=4))
-        return 0
-    names = labels_for(args.model) or [str(i) for i in range(y.shape[1])]
-    for i, probs in enumerate(y):
-        prefix = f"[{i}] " if len(y) > 1 else ""
-        top = np.argsort(probs)[::-1][: args.top]
-        print(
-            prefix + "  ".join(f"{names[k] if k < len(names) else k}: {probs[k]:.4f}" for k in top)
-        )
+    outputs = model.run(load_inputs(args.input, model.inputs))
+    labels = labels_for(args.model) if len(outputs) == 1 else None  # labels.txt: one output's
+    for name in model.outputs:
+        if len(outputs) > 1:
+            print(f"{name}:")
+        for line in output_lines(outputs[name], labels, args.top):
+            print(line)
     return 0
+
+
+def output_lines(values: np.ndarray, labels: list[str] | None, top: int) -> list[str]:
+    """Per sample: the top classes of a classification output (float [N, C], C > 1), else the
+    values, numbers as %.6g; "[i] " before each when the batch has several."""
+    rows = values.reshape(len(values), -1) if values.ndim else values.reshape(1, 1)
+    classes = values.ndim == 2 and values.shape[1] > 1 and values.dtype.kind == "f"
+    names = labels or []
+    lines = []
+    for i, row in enumerate(rows):
+        prefix = f"[{i}] " if len(rows) > 1 else ""
+        if classes:
+            best = np.argsort(row)[::-1][:top]
+            shown = [f"{names[k] if k < len(names) else k}: {row[k]:.4f}" for k in best]
+        else:
+            shown = [_show(v) for v in row]
+        lines.append(prefix + "  ".join(shown))
+    return lines
+
+
+def _show(v) -> str:
+    if isinstance(v, bytes):
+        return json.dumps(v.decode(errors="replace"), ensure_ascii=False)
+    return f"{v:.6g}" if isinstance(v, np.floating) else str(v)
 
 
 def bench(args) -> int:

@@ -1,4 +1,5 @@
-"""Inputs from files without TensorFlow: a PNG/JPEG in the training representation, or an .npy.
+"""Inputs from files without TensorFlow: a PNG/JPEG in the training representation, an .npy, or
+an .npz with one array per input of any model.
 
 `preprocess_image` is pipeline/data.py's `preprocess_image_bytes` (the TensorFlow function inside
 the SavedModel's predict_image signature) redone with Pillow and numpy: decode to grayscale,
@@ -13,11 +14,16 @@ decoders do, so that the two agree (tests/unit/test_mobile_inputs.py holds them 
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mobile.errors import BadInput
+
+if TYPE_CHECKING:
+    from mobile.runtime import TensorSpec
 
 # libpng's fixed-point weights for png_set_rgb_to_gray(png, 1, 0.299, 0.587), as TF's PNG decoder
 # calls it; blue takes the rest of 32768, and the sum is shifted down without rounding.
@@ -127,6 +133,91 @@ def load_npy(path: Path, shape: tuple[int | None, ...]) -> np.ndarray:
             f"{_show(sample)} (or a batch of it)"
         )
     return x
+
+
+def load_inputs(path: Path, inputs: dict[str, TensorSpec]) -> dict[str, np.ndarray]:
+    """A file as the signature's inputs by name: an .npz for any model, else an image or .npy
+    for a model with one input."""
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        return load_npz(path, inputs)
+    if len(inputs) != 1:
+        raise BadInput(
+            f"the model takes {len(inputs)} inputs ({', '.join(inputs)}): give an .npz with one "
+            f"array each, not {path.name}"
+        )
+    ((name, spec),) = inputs.items()
+    return {name: load_input(path, spec.shape)}
+
+
+def load_npz(path: Path, inputs: dict[str, TensorSpec]) -> dict[str, np.ndarray]:
+    """An .npz with one array per input name, each in its tensor's dtype (see `conform`).
+
+    A model with one input also takes `x`; labels `y` and `y_<output>` (the pipeline's samples
+    files carry them) are left out. An array of one sample gets a batch axis.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"input file not found: {path}")
+    if not zipfile.is_zipfile(path):  # np.load would try it as a pickle
+        raise BadInput(f"{path}: not an .npz archive (np.savez writes one)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as exc:
+        raise BadInput(f"{path}: not a readable .npz archive ({_first_line(exc)})") from None
+    wanted = list(inputs)
+    if len(wanted) == 1 and "x" in arrays and wanted[0] not in arrays:
+        arrays[wanted[0]] = arrays.pop("x")
+    missing = [n for n in wanted if n not in arrays]
+    if missing:
+        raise BadInput(
+            f"{path}: no array {', '.join(map(repr, missing))}; the model takes "
+            f"{', '.join(wanted)} (the file holds {', '.join(arrays) or 'nothing'})"
+        )
+    unused = [k for k in arrays if k not in wanted and k != "y" and not k.startswith("y_")]
+    if unused:
+        raise BadInput(
+            f"{path}: arrays {', '.join(unused)} match no input of the model ({', '.join(wanted)})"
+        )
+    feed = {n: conform(arrays[n], inputs[n], path) for n in wanted}
+    sizes = {n: len(v) for n, v in feed.items()}
+    if len(set(sizes.values())) > 1:
+        raise BadInput(f"{path}: the arrays differ in their number of samples: {sizes}")
+    return feed
+
+
+def conform(x: np.ndarray, spec: TensorSpec, path: Path) -> np.ndarray:
+    """An array as a TFLite input tensor takes it. Strings become UTF-8 bytes (TFLite's string
+    tensors hold bytes); a quantized input gets floats, which the runtime quantizes; integers are
+    cast to the tensor's type, refusing fractions and values out of its range."""
+    where = f"{path}: input {spec.name!r}"
+    sample = spec.shape[1:]
+    if x.ndim == len(sample) and _fits(x.shape, sample):
+        x = x[np.newaxis]
+    text, wants_text = x.dtype.kind in "SUO", spec.dtype.kind in "SUO"
+    if text != wants_text:
+        what = "strings" if text else f"{x.dtype} numbers"
+        raise BadInput(f"{where} holds {what}; the model takes {_dtype_name(spec)}")
+    if text:
+        return np.char.encode(x, "utf-8") if x.dtype.kind == "U" else x
+    if spec.quantized or spec.dtype.kind == "f":
+        return x.astype(np.float32 if spec.quantized else spec.dtype)
+    if x.dtype.kind == "f" and not np.all(np.mod(x, 1) == 0):
+        raise BadInput(f"{where} holds fractions; the model takes {_dtype_name(spec)}")
+    cast = x.astype(spec.dtype)
+    if not np.array_equal(cast, x):
+        raise BadInput(f"{where} holds values out of {_dtype_name(spec)}'s range")
+    return cast
+
+
+def _dtype_name(spec: TensorSpec) -> str:
+    return "string" if spec.dtype.kind in "SUO" else str(spec.dtype)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _fits(got: tuple[int, ...], want: tuple[int | None, ...]) -> bool:

@@ -1,7 +1,8 @@
-"""Query a TF Serving-compatible server over REST or gRPC (official stubs) and print the top classes.
+"""Query a TF Serving-compatible server over REST or gRPC (official stubs) and print each output.
 
 python -m serving.client rest --model digits --image digit.png
 python -m serving.client grpc --model digits --npy batch.npy --version 3
+python -m serving.client grpc --model mine --npz samples.npz   # one array per input name
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 import sys
 import urllib.error
 import urllib.request
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +24,56 @@ from serving.config import DEFAULT_MODEL_NAME
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SIGNATURE = "predict_image"  # PNG/JPEG bytes in, decoded and downsampled in the graph
 IMAGE_INPUT = "image_bytes"
+DEFAULT_SIGNATURE = "serving_default"
+FALLBACK_INPUT = "image"  # an --npy goes here over gRPC when the server gives no metadata
+# TensorFlow's DataType names, as SignatureDefs spell them, in numpy; strings travel as bytes
+_SAME_NAMES = ("bool", *(f"{u}int{n}" for u in ("", "u") for n in (8, 16, 32, 64)))
+DTYPES = {f"DT_{t.upper()}": np.dtype(t) for t in _SAME_NAMES} | {
+    "DT_HALF": np.dtype(np.float16),
+    "DT_FLOAT": np.dtype(np.float32),
+    "DT_DOUBLE": np.dtype(np.float64),
+    "DT_STRING": np.dtype(object),
+}
 
 
 class ClientError(Exception):
     pass
 
 
-def rest_predict(url: str, model: str, body: dict, version: int | None = None, timeout=30) -> dict:
-    path = f"/v1/models/{model}" + (f"/versions/{version}" if version else "") + ":predict"
+@dataclass(frozen=True)
+class Signature:
+    """A signature's input and output aliases with their numpy dtypes (None: not one we know)."""
+
+    name: str
+    inputs: dict[str, np.dtype | None]
+    outputs: dict[str, np.dtype | None]
+
+    @classmethod
+    def from_map(cls, signature_def_map: dict, name: str) -> Signature:
+        """From a SignatureDefMap as JSON: REST's /metadata body, or the gRPC one converted."""
+        defs = signature_def_map.get("signature_def", {})
+        if name not in defs:
+            raise ClientError(f"the model has no signature {name!r}; it has {sorted(defs)}")
+
+        def dtypes(tensors: dict) -> dict[str, np.dtype | None]:
+            return {k: DTYPES.get(tensors[k].get("dtype")) for k in sorted(tensors)}
+
+        return cls(
+            name, dtypes(defs[name].get("inputs", {})), dtypes(defs[name].get("outputs", {}))
+        )
+
+
+# ---- REST (TF Serving's REST API: https://www.tensorflow.org/tfx/serving/api_rest) ----
+
+
+def _model_path(model: str, version: int | None) -> str:
+    return f"/v1/models/{model}" + (f"/versions/{version}" if version else "")
+
+
+def _rest_call(url: str, path: str, body: dict | None = None, timeout=30) -> dict:
+    data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        url.rstrip("/") + path,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        url.rstrip("/") + path, data=data, headers={"Content-Type": "application/json"}
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as r:
@@ -41,6 +82,21 @@ def rest_predict(url: str, model: str, body: dict, version: int | None = None, t
         raise ClientError(f"HTTP {e.code}: {_error_text(e)}") from e
     except urllib.error.URLError as e:
         raise ClientError(f"cannot reach {url}: {e.reason}") from e
+    except (OSError, ValueError) as e:
+        raise ClientError(f"no answer from {url}: {e}") from e
+
+
+def rest_predict(url: str, model: str, body: dict, version: int | None = None, timeout=30) -> dict:
+    return _rest_call(url, _model_path(model, version) + ":predict", body, timeout)
+
+
+def rest_metadata(url: str, model: str, version: int | None = None, timeout=30) -> dict:
+    """The SignatureDefMap of GET /v1/models/{model}[/versions/{v}]/metadata."""
+    doc = _rest_call(url, _model_path(model, version) + "/metadata", None, timeout)
+    try:
+        return doc["metadata"]["signature_def"]
+    except (KeyError, TypeError):
+        raise ClientError("the server's metadata holds no signature_def") from None
 
 
 def _error_text(e: urllib.error.HTTPError) -> str:
@@ -51,30 +107,190 @@ def _error_text(e: urllib.error.HTTPError) -> str:
         return raw.decode(errors="replace")[:200]
 
 
-def grpc_predict(
-    target: str, model: str, inputs: dict, signature: str, version: int | None, timeout=30
-) -> dict[str, np.ndarray]:
+def to_json(name: str, values: np.ndarray):
+    """An input as nested JSON lists. Strings go as JSON strings, and as {"b64": ...} where the
+    alias ends in `_bytes` or the bytes are not UTF-8: TF Serving's REST encoding of binary."""
+    if values.dtype.kind not in "OSU":
+        return values.tolist()
+
+    def encode(v):
+        raw = v.encode() if isinstance(v, str) else bytes(v)
+        if not name.endswith("_bytes"):
+            try:
+                return raw.decode()
+            except UnicodeDecodeError:
+                pass
+        return {"b64": base64.b64encode(raw).decode()}
+
+    return np.frompyfunc(encode, 1, 1)(values).tolist() if values.ndim else encode(values.item())
+
+
+def _from_json(value, dtype: np.dtype | None) -> np.ndarray:
+    """JSON values back into an array: {"b64": ...} into bytes, numbers in the signature's dtype."""
+
+    def decode(v):
+        if isinstance(v, list):
+            return [decode(x) for x in v]
+        if isinstance(v, dict) and "b64" in v:
+            return base64.b64decode(v["b64"])
+        return v
+
+    value = decode(value)
+    if dtype is not None and dtype.kind != "O":
+        return np.asarray(value, dtype=dtype)
+    array = np.asarray(value)
+    return array.astype(object) if array.dtype.kind in "SU" else array
+
+
+def rest_outputs(doc: dict, signature: Signature | None) -> dict[str, np.ndarray]:
+    """Outputs by name from a row (`predictions`) or columnar (`outputs`) answer. TF Serving
+    gives a bare value when the signature has one output, a dict (per row) by name for several."""
+    known = signature.outputs if signature else {}
+    only = next(iter(known)) if len(known) == 1 else ""
+
+    def several(v) -> bool:
+        return isinstance(v, dict) and not (len(v) == 1 and "b64" in v) and len(known) != 1
+
+    if "predictions" in doc:
+        rows = doc["predictions"]
+        if rows and all(several(r) for r in rows):
+            return {n: _from_json([r[n] for r in rows], known.get(n)) for n in rows[0]}
+        return {only: _from_json(rows, known.get(only))}
+    outputs = doc["outputs"]
+    if several(outputs):
+        return {n: _from_json(v, known.get(n)) for n, v in outputs.items()}
+    return {only: _from_json(outputs, known.get(only))}
+
+
+# ---- gRPC (tensorflow.serving.PredictionService, through the official stubs) ----
+
+
+def _grpc_modules():
     from serving.quiet import quiet_import_tensorflow
 
     quiet_import_tensorflow(init_devices=True)  # its start-up lines are not the client's output
     import grpc
     import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.model_spec.signature_name = signature
-    if version:
-        request.model_spec.version.value = version
-    for key, value in inputs.items():
-        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+    return grpc, tf, prediction_service_pb2_grpc
+
+
+def _grpc_call(target: str, method: str, request, timeout):
+    grpc, _, services = _grpc_modules()
     with grpc.insecure_channel(target) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        stub = services.PredictionServiceStub(channel)
         try:
-            response = stub.Predict(request, timeout=timeout)
+            return getattr(stub, method)(request, timeout=timeout)
         except grpc.RpcError as e:
             raise ClientError(f"{e.code().name}: {e.details()}") from e
+
+
+def _model_spec(spec, model: str, version: int | None, signature: str = "") -> None:
+    spec.name = model
+    spec.signature_name = signature
+    if version:
+        spec.version.value = version
+
+
+def grpc_predict(
+    target: str, model: str, inputs: dict, signature: str, version: int | None, timeout=30
+) -> dict[str, np.ndarray]:
+    _, tf, _ = _grpc_modules()
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    _model_spec(request.model_spec, model, version, signature)
+    for key, value in inputs.items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+    response = _grpc_call(target, "Predict", request, timeout)
     return {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
+
+
+def grpc_metadata(target: str, model: str, version: int | None, timeout=30) -> dict:
+    """GetModelMetadata's SignatureDefMap, as the same JSON REST's /metadata gives."""
+    _grpc_modules()
+    from google.protobuf import json_format
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    _model_spec(request.model_spec, model, version)
+    response = _grpc_call(target, "GetModelMetadata", request, timeout)
+    sig_map = get_model_metadata_pb2.SignatureDefMap()
+    if not response.metadata["signature_def"].Unpack(sig_map):
+        raise ClientError("the server's metadata holds no SignatureDefMap")
+    return json_format.MessageToDict(sig_map, preserving_proto_field_name=True)
+
+
+# ---- inputs ----
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise ClientError(f"file not found: {path}")
+    if not zipfile.is_zipfile(path):  # np.load would try it as a pickle
+        raise ClientError(
+            f"{path} is not an .npz archive (np.savez writes one; --npy takes one array)"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except Exception as e:  # a damaged archive, object arrays: numpy's words, on one line
+        raise ClientError(f"cannot read {path}: {_first_line(e)}") from None
+
+
+def npz_inputs(arrays: dict, signature: Signature, path: Path) -> dict[str, np.ndarray]:
+    """One array per signature input, by name (`x` also feeds a signature's only input; labels
+    `y` and `y_<output>`, as in the pipeline's samples files, are left out)."""
+    wanted = list(signature.inputs)
+    if len(wanted) == 1 and "x" in arrays and wanted[0] not in arrays:
+        arrays = {wanted[0] if k == "x" else k: v for k, v in arrays.items()}
+    missing = [n for n in wanted if n not in arrays]
+    if missing:
+        raise ClientError(
+            f"{path} has no array {', '.join(map(repr, missing))}; signature "
+            f"{signature.name!r} takes {', '.join(wanted)} (the file holds {', '.join(arrays)})"
+        )
+    unused = [k for k in arrays if k not in wanted and k != "y" and not k.startswith("y_")]
+    if unused:
+        raise ClientError(
+            f"{path}: arrays {', '.join(unused)} match no input of signature {signature.name!r} "
+            f"({', '.join(wanted)})"
+        )
+    return {n: conform(arrays[n], n, signature.inputs[n]) for n in wanted}
+
+
+def conform(values: np.ndarray, name: str, dtype: np.dtype | None) -> np.ndarray:
+    """An array in the input's dtype: a TensorProto must carry the signature's exact dtype, so
+    ints are cast, fractions refused for an integer input, strings made UTF-8 bytes objects."""
+    is_text = values.dtype.kind in "SUO"
+    if dtype is None:
+        return _as_bytes(values) if is_text else values
+    if (dtype.kind == "O") != is_text:
+        what = "strings" if is_text else f"{values.dtype} numbers"
+        want = "string" if dtype.kind == "O" else str(dtype)
+        raise ClientError(f"input {name!r} holds {what}; the signature takes {want}")
+    if dtype.kind == "O":
+        return _as_bytes(values)
+    if dtype.kind in "iub" and values.dtype.kind == "f" and not np.all(np.mod(values, 1) == 0):
+        raise ClientError(f"input {name!r} holds fractions; the signature takes {dtype}")
+    cast = values.astype(dtype)
+    if dtype.kind in "iu" and not np.array_equal(cast, values):
+        raise ClientError(f"input {name!r} holds values out of {dtype}'s range")
+    return cast
+
+
+def _as_bytes(values: np.ndarray) -> np.ndarray:
+    encode = np.frompyfunc(lambda v: v.encode() if isinstance(v, str) else bytes(v), 1, 1)
+    return encode(values).astype(object)
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+# ---- output ----
 
 
 def read_labels(model: str, given: Path | None) -> list[str] | None:
@@ -84,6 +300,11 @@ def read_labels(model: str, given: Path | None) -> list[str] | None:
     if given:
         raise ClientError(f"labels file not found: {given}")
     return None
+
+
+def is_classification(values: np.ndarray) -> bool:
+    """Scores per class: a float [N, C] output with C > 1."""
+    return values.ndim == 2 and values.shape[1] > 1 and values.dtype.kind == "f"
 
 
 def top_classes(probabilities: np.ndarray, labels: list[str] | None, k: int) -> list[str]:
@@ -96,55 +317,169 @@ def top_classes(probabilities: np.ndarray, labels: list[str] | None, k: int) -> 
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m serving.client", description=__doc__.splitlines()[0]
-    )
+def value_lines(values: np.ndarray) -> list[str]:
+    """One line per sample: its values flattened, numbers as %.6g, strings JSON-quoted."""
+    values = np.asarray(values)
+    rows = values.reshape(len(values), -1) if values.ndim else values.reshape(1, 1)
+    return [f"{i}: {' '.join(_show(v) for v in row)}" for i, row in enumerate(rows)]
+
+
+def _show(v) -> str:
+    if isinstance(v, bytes):
+        v = v.decode(errors="replace")
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v)).lower()
+    return f"{v:.6g}" if isinstance(v, (float, np.floating)) else str(v)
+
+
+def print_outputs(outputs: dict[str, np.ndarray], labels: list[str] | None, top: int) -> None:
+    """Each output by name: top classes of a classification output, else values per sample."""
+    for name in sorted(outputs):
+        values = outputs[name]
+        if len(outputs) > 1:
+            print(f"{name}:")
+        lines = (
+            top_classes(values, labels, top) if is_classification(values) else value_lines(values)
+        )
+        for line in lines:
+            print(line)
+
+
+# ---- command line ----
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, as every other failure
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m serving.client", description=__doc__.splitlines()[0])
     p.add_argument("protocol", choices=["rest", "grpc"])
     p.add_argument("--model", default=DEFAULT_MODEL_NAME)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", type=Path, help="PNG or JPEG (sent as bytes to predict_image)")
-    source.add_argument("--npy", type=Path, help="float32 array [N, 8, 8, 1] (serving_default)")
+    source.add_argument("--npy", type=Path, help="a batch for a single-input signature")
+    source.add_argument("--npz", type=Path, help="one array per input name, strings as str")
+    p.add_argument("--input", help="the input an --npy feeds (default: the signature's only input)")
     p.add_argument("--version", type=int, help="a model version (default: the latest)")
     p.add_argument("--host", default="localhost")
     p.add_argument("--port", type=int, help="default: 8501 for rest, 8500 for grpc")
     p.add_argument("--signature", help="signature name (default: by input kind)")
     p.add_argument("--top", type=int, default=3, help="classes to print per input")
-    p.add_argument("--labels", type=Path, help="labels.txt (default: models/tflite/<model>/)")
-    args = p.parse_args(argv)
-    port = args.port or (8501 if args.protocol == "rest" else 8500)
+    p.add_argument(
+        "--labels",
+        type=Path,
+        help="class names of a single-output model (default: models/tflite/<model>/labels.txt)",
+    )
+    return p
+
+
+class Client:
+    """One server, one model (and version), over one protocol."""
+
+    def __init__(self, args):
+        port = args.port or (8501 if args.protocol == "rest" else 8500)
+        self.rest = args.protocol == "rest"
+        self.address = f"http://{args.host}:{port}" if self.rest else f"{args.host}:{port}"
+        self.model, self.version = args.model, args.version
+
+    def signature(self, name: str) -> Signature:
+        get = rest_metadata if self.rest else grpc_metadata
+        return Signature.from_map(get(self.address, self.model, self.version), name)
+
+    def predict(self, inputs: dict, signature: str, meta: Signature | None, rest_body: dict):
+        if not self.rest:
+            return grpc_predict(self.address, self.model, inputs, signature, self.version)
+        doc = rest_predict(self.address, self.model, rest_body, self.version)
+        try:
+            return rest_outputs(doc, meta)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ClientError(f"unexpected answer from the server: {_first_line(e)}") from None
+
+
+def request_for(args, client: Client) -> tuple[dict, str, Signature | None, dict]:
+    """(gRPC inputs, signature name, its metadata if known, REST body) for the chosen source."""
+    if args.image:
+        try:
+            raw = args.image.read_bytes()
+        except OSError as e:
+            raise ClientError(f"cannot read {args.image}: {e.strerror}") from e
+        signature = args.signature or IMAGE_SIGNATURE
+        meta = _maybe(client, signature) if client.rest else None  # gRPC answers carry dtypes
+        body = {"signature_name": signature, "instances": [{"b64": base64.b64encode(raw).decode()}]}
+        return {IMAGE_INPUT: np.array([raw], dtype=object)}, signature, meta, body
+    signature = args.signature or DEFAULT_SIGNATURE
+    if args.npz:
+        arrays = load_npz(args.npz)
+        meta = client.signature(signature)  # the inputs the file must hold, and their dtypes
+        inputs = npz_inputs(arrays, meta, args.npz)
+        body = {
+            "signature_name": signature,
+            "inputs": {n: to_json(n, v) for n, v in inputs.items()},
+        }
+        return inputs, signature, meta, body
     try:
-        if args.image:
-            try:
-                raw = args.image.read_bytes()
-            except OSError as e:
-                raise ClientError(f"cannot read {args.image}: {e.strerror}") from e
-            signature = args.signature or IMAGE_SIGNATURE
-            inputs = {IMAGE_INPUT: np.array([raw], dtype=object)}
-            rest_body = {
-                "signature_name": signature,
-                "instances": [{"b64": base64.b64encode(raw).decode()}],
-            }
-        else:
-            try:
-                x = np.load(args.npy).astype(np.float32)
-            except (OSError, ValueError) as e:
-                raise ClientError(f"cannot read {args.npy} as a .npy array: {e}") from e
-            signature = args.signature or "serving_default"
-            inputs = {"image": x}
-            rest_body = {"signature_name": signature, "instances": x.tolist()}
-        if args.protocol == "rest":
-            predictions = rest_predict(
-                f"http://{args.host}:{port}", args.model, rest_body, args.version
+        x = np.load(args.npy, allow_pickle=False)
+    except FileNotFoundError:
+        raise ClientError(f"file not found: {args.npy}") from None
+    except (OSError, ValueError) as e:
+        raise ClientError(f"cannot read {args.npy} as a .npy array: {_first_line(e)}") from e
+    if not isinstance(x, np.ndarray):
+        raise ClientError(f"{args.npy} is an .npz archive: give it with --npz")
+    meta = _maybe(client, signature)
+    name = args.input or _only_input(meta) or FALLBACK_INPUT
+    dtype = meta.inputs.get(name) if meta else None
+    x = conform(x, name, dtype)
+    if dtype is None and x.dtype.kind == "f":  # unknown: the digits model's float32, as before
+        x = x.astype(np.float32)
+    if args.input:  # named: TF Serving's columnar format
+        body = {"signature_name": signature, "inputs": {name: to_json(name, x)}}
+    else:  # row format with bare values: the signature's only input, no name needed
+        body = {"signature_name": signature, "instances": to_json(name, x)}
+    return {name: x}, signature, meta, body
+
+
+def _maybe(client: Client, signature: str) -> Signature | None:
+    """The signature's metadata, or None where the server gives none (requests still work)."""
+    try:
+        return client.signature(signature)
+    except ClientError:
+        return None
+
+
+def _only_input(meta: Signature | None) -> str | None:
+    if meta is None:
+        return None
+    if len(meta.inputs) != 1:
+        raise ClientError(
+            f"signature {meta.name!r} takes {len(meta.inputs)} inputs "
+            f"({', '.join(meta.inputs)}): give an --npz with one array each, or --input NAME"
+        )
+    return next(iter(meta.inputs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.top < 1:
+        parser.error("--top must be at least 1")
+    try:
+        client = Client(args)
+        inputs, signature, meta, rest_body = request_for(args, client)
+        outputs = client.predict(inputs, signature, meta, rest_body)
+        labels = None
+        if len(outputs) == 1:
+            labels = read_labels(args.model, args.labels)
+        elif args.labels:
+            raise ClientError(
+                f"--labels names the classes of a single-output model; signature "
+                f"{signature!r} has outputs {', '.join(sorted(outputs))}"
             )
-            probabilities = np.asarray(predictions["predictions"], dtype=np.float32)
-        else:
-            outputs = grpc_predict(
-                f"{args.host}:{port}", args.model, inputs, signature, args.version
-            )
-            probabilities = next(iter(outputs.values()))
-        for line in top_classes(probabilities, read_labels(args.model, args.labels), args.top):
-            print(line)
+        print_outputs(outputs, labels, args.top)
     except ClientError as e:
         print(f"python -m serving.client: error: {e}", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ FIXTURE_MARKERS = {
     "built": "model",  # trains the digits model and runs the pipeline on it
     "user_model": "model",  # tests/pipeline/test_byo.py: trains a model of its own for the pipeline
     "gru": "model",  # tests/pipeline/test_rnn.py: trains a recurrent model for the pipeline
+    "two_input_tflite": "model",  # tests/mobile/test_cli.py: exports and converts a model
     "server": "server",  # tests/serving/conftest.py: the session's server process
     "start_server": "server",  # tests/serving/conftest.py: a server per test
     "run_server": "server",  # tests/serving/conftest.py: `python -m serving` to its exit

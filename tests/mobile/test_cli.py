@@ -5,6 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from mobile.envs import ROOT
+from tests.two_inputs import export_two_input_model, samples
+
 from .cli import TFLITE214_PYTHON, one_line_error, run_cli
 
 
@@ -24,6 +27,75 @@ def test_predict_names_the_digit_from_a_png_and_from_an_npy_batch(built, digits_
         f"[0] {label}: {proc.stdout.split()[2]}",
         f"[1] {label}: {proc.stdout.split()[2]}",
     ]
+
+
+@pytest.fixture(scope="module")
+def two_input_tflite(tmp_path_factory):
+    """The serving client tests' model (`numeric` floats and `region` strings in; `cultivar`
+    classes and `alcohol` out), converted from its SavedModel by TFLite's converter, to builtin
+    ops: StringLookup's table becomes HASHTABLE ops."""
+    import tensorflow as tf
+
+    out = tmp_path_factory.mktemp("two-input")
+    saved = export_two_input_model(out / "savedmodel")
+    tflite = out / "model.tflite"
+    tflite.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert())
+    return tflite
+
+
+def parse_predict(out: str) -> dict[str, np.ndarray]:
+    """`predict`'s output back as arrays: `name:` sections, lines `[i] class: score  ...` (top
+    classes, each score put back in its column) or `[i] value ...`."""
+    rows: dict[str, list] = {}
+    name = ""
+    for line in out.splitlines():
+        if line.endswith(":") and " " not in line:
+            name = line[:-1]
+            continue
+        fields = line.split("] ", 1)[-1].split("  ")
+        if ": " in fields[0]:
+            row = np.zeros(len(fields))
+            for pair in fields:
+                k, score = pair.split(": ")
+                row[int(k)] = float(score)
+        else:
+            row = np.array([float(v) for v in fields[0].split()])
+        rows.setdefault(name, []).append(row)
+    return {k: np.array(v) for k, v in rows.items()}
+
+
+@pytest.mark.parametrize("runtime", ["litert", "tflite-runtime"])
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")  # the reference here
+def test_predict_takes_an_npz_of_named_inputs_and_prints_every_output(
+    two_input_tflite, runtime, tmp_path
+):
+    import tensorflow as tf
+
+    x = samples()
+    np.savez(tmp_path / "in.npz", **x)
+    proc = run_cli("predict", two_input_tflite, tmp_path / "in.npz", "--runtime", runtime)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "alcohol:" and "cultivar:" in proc.stdout.splitlines()
+    runner = tf.lite.Interpreter(model_path=str(two_input_tflite)).get_signature_runner()
+    want = runner(numeric=x["numeric"], region=np.char.encode(x["region"], "utf-8"))
+    assert len(set(want["cultivar"].argmax(axis=1).tolist())) > 1, want  # rows that differ
+    got = parse_predict(proc.stdout)
+    assert sorted(got) == ["alcohol", "cultivar"]
+    for name in got:
+        assert got[name].shape == want[name].shape, (name, proc.stdout)
+        np.testing.assert_allclose(got[name], want[name], atol=1e-4, err_msg=name)
+
+
+def test_a_model_with_several_inputs_refuses_an_image_or_npy_naming_its_inputs(
+    two_input_tflite, tmp_path
+):
+    np.save(tmp_path / "numeric.npy", np.zeros((2, 3), np.float32))
+    for given in (ROOT / "mobile" / "examples" / "three.png", tmp_path / "numeric.npy"):
+        line = one_line_error(run_cli("predict", two_input_tflite, given))
+        assert "2 inputs (numeric, region)" in line and ".npz" in line, line
+    np.savez(tmp_path / "no-region.npz", numeric=np.zeros((2, 3), np.float32))
+    line = one_line_error(run_cli("predict", two_input_tflite, tmp_path / "no-region.npz"))
+    assert "no array 'region'" in line, line
 
 
 def test_bench_reports_percentiles_and_throughput_like_benchmark_model(built):

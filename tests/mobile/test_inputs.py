@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from mobile.errors import BadInput
-from mobile.inputs import area_resize, load_input, preprocess_image
+from mobile.inputs import area_resize, load_input, load_inputs, preprocess_image
+from mobile.runtime import TensorSpec
 
 
 def _encode(pixels: np.ndarray, mode: str, fmt: str) -> bytes:
@@ -87,3 +88,56 @@ def test_npy_inputs_take_one_sample_or_a_batch_and_refuse_other_shapes(tmp_path)
     (tmp_path / "x.png").write_bytes(b"x")
     with pytest.raises(BadInput, match="images need"):
         load_input(tmp_path / "x.png", (-1, 12))
+
+
+def _spec(name, dtype, shape, scale=0.0, zero_point=0):
+    return TensorSpec(name, np.dtype(dtype), shape, scale, zero_point)
+
+
+def test_an_npz_feeds_every_input_by_name_in_the_dtype_its_tensor_takes(tmp_path):
+    inputs = {
+        "numeric": _spec("numeric", np.float32, (-1, 3)),
+        "count": _spec("count", np.int32, (-1, 2)),
+        "region": _spec("region", np.bytes_, (-1, 1)),
+        "scaled": _spec("scaled", np.int8, (-1, 2), scale=0.5, zero_point=-1),
+    }
+    np.savez(
+        tmp_path / "in.npz",
+        numeric=np.ones((2, 3)),  # float64
+        count=np.array([[1.0, 2.0], [3.0, 4.0]]),  # whole numbers stored as floats
+        region=np.array([["café"], ["mid"]]),  # numpy unicode
+        scaled=np.array([[1, 2], [3, 4]]),  # real values of a quantized input
+        y=np.array([0, 1]),  # labels, as the pipeline's samples files carry them: left out
+    )
+    feed = load_inputs(tmp_path / "in.npz", inputs)
+    assert sorted(feed) == sorted(inputs)
+    assert feed["numeric"].dtype == np.float32 and feed["count"].dtype == np.int32
+    assert feed["region"].tolist() == [["café".encode()], [b"mid"]]  # UTF-8 bytes for TFLite
+    assert feed["scaled"].dtype == np.float32  # the runtime quantizes it with scale, zero point
+
+    np.savez(tmp_path / "one.npz", x=np.zeros(3))  # one sample, under the one-input name `x`
+    one = load_inputs(tmp_path / "one.npz", {"numeric": inputs["numeric"]})
+    assert one["numeric"].shape == (1, 3)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"numeric": np.zeros((2, 3))}, r"no array 'count'; the model takes numeric, count"),
+        ({"numeric": np.zeros((2, 3)), "count": np.full((2, 2), 1.5)}, "holds fractions"),
+        ({"numeric": np.zeros((2, 3)), "count": np.full((2, 2), 2**40)}, "out of int32's range"),
+        ({"numeric": np.array([["a", "b", "c"]]), "count": np.zeros((1, 2))}, "holds strings"),
+        ({"numeric": np.zeros((2, 3)), "count": np.zeros((3, 2))}, "number of samples"),
+        ({"numeric": np.zeros((2, 3)), "count": np.zeros((2, 2)), "cont": 1}, "match no input"),
+    ],
+)
+def test_an_npz_that_does_not_fit_the_inputs_is_refused_in_one_line(tmp_path, arrays, message):
+    inputs = {
+        "numeric": _spec("numeric", np.float32, (-1, 3)),
+        "count": _spec("count", np.int32, (-1, 2)),
+    }
+    np.savez(tmp_path / "in.npz", **arrays)
+    with pytest.raises(BadInput, match=message):
+        load_inputs(tmp_path / "in.npz", inputs)
+    with pytest.raises(BadInput, match=r"2 inputs \(numeric, count\): give an .npz"):
+        load_inputs(tmp_path / "x.npy", inputs)

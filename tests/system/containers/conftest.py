@@ -79,7 +79,9 @@ def served_rows(rest_port, grpc_port, saved_model_dir, golden, where, name="digi
     rows = []
     for runtime, outputs in (("rest", via_rest), ("grpc", via_grpc)):
         assert np.max(np.abs(outputs - expected)) <= 1e-6, runtime
-        metrics, failures = score_output(outputs, golden.reference, golden.labels, TARGETS["savedmodel"].gate)
+        metrics, failures = score_output(
+            outputs, golden.reference, golden.labels, TARGETS["savedmodel"].gate
+        )
         assert failures == [], (runtime, failures)
         row = {"runtime": runtime, "where": where, **metrics, "p50_ms": None}
         rows.append({**row, "passed": True, "reason": ""})
