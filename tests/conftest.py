@@ -21,7 +21,7 @@ from pipeline.layout import Layout
 FIXTURE_MARKERS = {
     "built": "model",  # trains the digits model and runs the pipeline on it
     "user_model": "model",  # tests/pipeline/test_byo.py: trains a model of its own for the pipeline
-    "gru": "model",  # tests/pipeline/test_rnn.py: trains a recurrent model for the pipeline
+    "gru": "model",  # trains a recurrent model and runs the pipeline on it
     "two_input_tflite": "model",  # tests/mobile/test_cli.py: exports and converts a model
     "server": "server",  # tests/serving/conftest.py: the session's server process
     "start_server": "server",  # tests/serving/conftest.py: a server per test
@@ -76,6 +76,36 @@ def digits_png(tmp_path_factory, built):
     path = tmp_path_factory.mktemp("inputs") / "three.png"
     path.write_bytes(tf.io.encode_png(pixels).numpy())
     return path, int(golden.labels[i]), golden.x[i]
+
+
+@pytest.fixture(scope="session")
+def gru(tmp_path_factory):
+    """A GRU over 12 frames of 5 features (the class is which of three features is raised),
+    trained briefly and run through the pipeline: (RunResult, Layout, samples.npz)."""
+    import keras
+    import numpy as np
+
+    from pipeline import stages
+    from pipeline.config import PipelineConfig
+    from pipeline.layout import Layout
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 240)
+    x = (rng.normal(size=(240, 12, 5)) * 0.3).astype(np.float32)
+    x[..., :3] += np.eye(3, dtype=np.float32)[y][:, None, :]
+    frames = keras.Input((12, 5), name="frames")
+    scores = keras.layers.Dense(3, activation="softmax", name="scores")(keras.layers.GRU(8)(frames))
+    model = keras.Model(frames, scores)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=15, verbose=0)
+    root = tmp_path_factory.mktemp("gru")
+    model.save(root / "gru.keras")
+    np.savez(root / "samples.npz", x=x[:60], y=y[:60])
+    models = root / "models"
+    cfg = PipelineConfig(name="gru", models_dir=models, latency_runs=3)
+    result = stages.run(cfg, root / "gru.keras", root / "samples.npz")
+    return result, Layout(models, "gru"), root / "samples.npz"
 
 
 @pytest.fixture(scope="session")

@@ -78,7 +78,7 @@ def _at_batch_one(ctx: ConvertContext) -> Path:
     """The Keras reference traced at batch 1 with its weights frozen (inside a loop body the
     converter leaves variables that no runtime initializes), as a SavedModel that keeps the
     serving signature's names. Made once per model; every variant converts from it."""
-    key = (ctx.reference, ctx.info.inputs, ctx.info.outputs)
+    key = (ctx.reference, ctx.savedmodel)
     if key in _BATCH_ONE:
         return _BATCH_ONE[key]
     import keras

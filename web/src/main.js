@@ -22,6 +22,7 @@ const state = {
   loadMs: null,
   source: null,
   firstPredictionMs: null,
+  fallbackReason: null, // why the page runs on another backend than the one asked for
 };
 
 let busy = false;
@@ -123,7 +124,17 @@ async function loadFor(backend) {
   state.loadMs = loaded.loadMs;
   state.source = loaded.source;
   ui.showLoadStats(loaded);
-  await m.warmUp(state.model, state.meta);
+  try {
+    await m.warmUp(state.model, state.meta);
+  } catch (err) {
+    // a backend without a kernel this model needs (wasm cannot run a GRU's loop in TF.js 4.22):
+    // the cpu backend runs every op, so the page falls back to it and says why
+    if (state.backend === "cpu" || err instanceof m.ModelError) throw err;
+    const failed = state.backend;
+    await loadFor("cpu");
+    state.fallbackReason = `${failed} could not run this model (${err.message}); running on cpu.`;
+    return;
+  }
   ui.setProgress(null);
   ui.setControlsEnabled(true);
 }
@@ -143,11 +154,13 @@ async function start() {
   if (state.golden) {
     const picked = [];
     const labels = state.golden.labels ?? state.golden.reference.map((r) => r.indexOf(Math.max(...r)));
-    for (let cls = 0; cls < state.meta.class_names.length; cls++) {
+    // a model without class names (one a user brought) has its classes by index
+    const classes = state.meta.class_names ?? state.golden.reference[0].map((_, i) => String(i));
+    for (let cls = 0; cls < classes.length; cls++) {
       let n = 0;
       labels.forEach((label, index) => {
         if (label === cls && n < SAMPLES_PER_CLASS) {
-          picked.push({ index, label: state.meta.class_names[label], counts: inputToCounts(state.golden.x[index]) });
+          picked.push({ index, label: classes[label], counts: inputToCounts(state.golden.x[index]) });
           n++;
         }
       });
@@ -161,7 +174,8 @@ async function start() {
   } else {
     await schedule(async () => show(preprocess([]).input, preprocess([]).counts));
   }
-  ui.setState("ready", `Ready: ${state.meta.name} on ${state.backend}. Draw a digit.`);
+  const note = state.fallbackReason ? ` ${state.fallbackReason}` : "";
+  ui.setState("ready", `Ready: ${state.meta.name} on ${state.backend}. Draw a digit.${note}`);
 }
 
 ui.on("strokes", onStrokes);
@@ -181,6 +195,7 @@ ui.on("backend", (backend) =>
 
 // For the browser tests and bench-web: the page's own code path, called from outside.
 const ready = start().catch((err) => {
+  if (!(err instanceof m.ModelError)) console.error(err); // the stack, for whoever debugs it
   ui.showError(err instanceof m.ModelError ? err.message : `The demo failed to start: ${err.message}`);
   throw err;
 });
@@ -199,6 +214,7 @@ globalThis.demo = {
     source: state.source,
     firstPredictionMs: state.firstPredictionMs,
     checksum: state.meta?.checksum,
+    fallbackReason: state.fallbackReason,
   }),
   /** Every golden input (or `limit` of them) through the page's predict: outputs and times. */
   async evaluateGolden(limit = Infinity) {

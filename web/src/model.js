@@ -106,6 +106,7 @@ export async function loadModel(urls, meta, onProgress = () => {}) {
     }
   }
   checkShapes(model, meta);
+  model.needsAsync = hasDynamicOps(model);
   onProgress(1);
   const loadMs = performance.now() - start;
   if (key && source === "network") await refreshCache(model, key, urls.cache, cached);
@@ -141,16 +142,53 @@ function pick(result, outputName) {
   return result[outputName] ?? Object.values(result)[0];
 }
 
-/** One input (Float32Array, row-major) through the model: its probabilities and the time taken. */
+/**
+ * One input (Float32Array, row-major) through the model: its probabilities and the time taken.
+ * A graph model with control flow (an RNN's loop) or a lookup table has dynamic ops that
+ * predict() refuses ("Please use model.executeAsync()"); such a model runs with executeAsync.
+ */
 export async function predict(model, meta, input) {
   const start = performance.now();
-  const y = tf.tidy(() => {
-    const x = tf.tensor(input, inputShape(meta), "float32");
-    return pick(model.predict(x), meta.output_name);
-  });
+  const x = tf.tensor(input, inputShape(meta), "float32");
+  let y;
+  try {
+    y = await infer(model, x, meta.output_name);
+  } finally {
+    x.dispose();
+  }
   const probabilities = await y.data();
   y.dispose();
   return { probabilities, ms: performance.now() - start };
+}
+
+// The ops tfjs-converter's executor cannot run synchronously (its model_analysis.js): loops and
+// conditionals, dynamic shapes, lookup tables. A model with one is run with executeAsync from the
+// start: a predict() that fails part-way leaves state behind that breaks the wasm backend.
+const DYNAMIC_OPS = new Set([
+  "Switch", "Merge", "Enter", "Exit", "NextIteration", "StatelessIf", "StatelessWhile", "If", "While",
+  "NonMaxSuppressionV2", "NonMaxSuppressionV3", "NonMaxSuppressionV5", "Where",
+  "HashTable", "HashTableV2", "LookupTableImport", "LookupTableImportV2", "LookupTableFind",
+  "LookupTableFindV2", "LookupTableSize", "LookupTableSizeV2",
+]);
+
+function hasDynamicOps(model) {
+  const nodes = model.artifacts?.modelTopology?.node ?? [];
+  return nodes.some((node) => DYNAMIC_OPS.has(node.op));
+}
+
+async function infer(model, x, outputName) {
+  if (!model.needsAsync) {
+    try {
+      return tf.tidy(() => pick(model.predict(x), outputName));
+    } catch (err) {
+      if (!/executeAsync/.test(String(err.message ?? err))) throw err;
+      model.needsAsync = true;
+    }
+  }
+  const result = await model.executeAsync(x);
+  const y = pick(result, outputName);
+  tf.dispose((result instanceof tf.Tensor ? [] : Object.values(result)).filter((t) => t !== y));
+  return y;
 }
 
 /** The first call compiles kernels (and shaders on webgl): pay it on zeros, before the user. */
