@@ -78,6 +78,7 @@ def compatibility(manifest: dict) -> tuple[list[str], list[list[str]]]:
         for v in art["verification"]:
             if v["runtime"] not in runtimes:
                 runtimes.append(v["runtime"])
+    notes = {c["target"]: c.get("note") for c in manifest.get("conversions", [])}
     rows = []
     for art in manifest["artifacts"]:
         by_runtime = {v["runtime"]: v for v in art["verification"]}
@@ -86,6 +87,8 @@ def compatibility(manifest: dict) -> tuple[list[str], list[list[str]]]:
         outcome = art.get("outcome", "")
         if not converted:
             outcome = f"not supported (conversion): {art.get('reason', '')}"
+        elif notes.get(art["target"]):  # converted in an unusual way: say how
+            outcome += f" ({notes[art['target']]})"
         rows.append([art["target"], outcome, *cells])
     return ["target", "outcome", *runtimes], rows
 

@@ -26,6 +26,7 @@ from serving.quiet import quiet_stderr
 # becomes a builtin WHILE. The edge runtime then runs a batch one sample at a time.
 TENSOR_LIST_FAILURE = "tensor list"
 FIXED_BATCH_NOTE = "traced at batch 1: the model's loop converts to builtins only at a fixed batch"
+SELECT_NOTE = "with TF Select ops (Flex delegate needed)"
 _LOOPS_AT_DYNAMIC_BATCH: set[Path] = set()  # SavedModels known to fail that way, this process
 _BATCH_ONE: dict[tuple, Path] = {}  # their batch-1 traces, one per model
 
@@ -50,11 +51,34 @@ class TfliteConverter(Converter):
                 out.write_bytes(self._configured(converter, ctx).convert())
                 return None
             except Exception as exc:
+                select = select_ops(str(exc))
+                if select and self.variant == "fp32":
+                    return self._with_select_ops(ctx, out, select)
+                if select:
+                    raise ConversionError(
+                        f"needs TF Select ops ({', '.join(select)}): no TFLite builtin does them; "
+                        "tflite-fp32 is converted with them"
+                    ) from None
                 if TENSOR_LIST_FAILURE not in str(exc).lower() or ctx.reference is None:
                     raise
             _LOOPS_AT_DYNAMIC_BATCH.add(ctx.savedmodel)  # the other variants go straight on
         _in_child_process(self.variant, ctx, _at_batch_one(ctx), out)
         return FIXED_BATCH_NOTE
+
+    def _with_select_ops(self, ctx: ConvertContext, out: Path, ops: list[str]) -> str:
+        """fp32 with TensorFlow kernels for the ops TFLite lacks (string ops of TextVectorization,
+        for one): a file only a runtime linked with the Flex delegate can run, named as such."""
+        import tensorflow as tf
+
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            str(ctx.savedmodel), signature_keys=[SERVING_SIGNATURE]
+        )
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS,
+            tf.lite.OpsSet.SELECT_TF_OPS,
+        ]
+        out.write_bytes(converter.convert())
+        return f"{SELECT_NOTE}: {', '.join(ops)}"
 
     def _configured(self, converter, ctx: ConvertContext):
         """The variant's optimizations and types on a TFLiteConverter."""
@@ -72,6 +96,14 @@ class TfliteConverter(Converter):
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
         return converter
+
+
+def select_ops(message: str) -> list[str]:
+    """The TensorFlow ops the converter says need TF Select ("TF Select ops: A, B"), if any."""
+    for line in message.splitlines():
+        if line.strip().startswith("TF Select ops:"):
+            return [op.strip() for op in line.split(":", 1)[1].split(",") if op.strip()]
+    return []
 
 
 def _at_batch_one(ctx: ConvertContext) -> Path:

@@ -303,3 +303,46 @@ def test_a_model_with_a_lambda_layer_is_refused_in_one_line(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Lambda" in err, err
+
+
+@pytest.fixture(scope="module")
+def text_model(tmp_path_factory):
+    """Raw strings in: TextVectorization inside the model, as a user ships a text classifier."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    words = {0: ["good", "great", "fine"], 1: ["bad", "awful", "poor"]}
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    texts = np.array([[f"a {rng.choice(words[c])} film, {rng.choice(words[c])}!"] for c in y])
+    vectorize = keras.layers.TextVectorization(max_tokens=40, output_sequence_length=6)
+    vectorize.adapt(tf.constant(texts[:, 0]))
+    text = keras.Input((1,), dtype="string", name="text")
+    tokens = vectorize(text)
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(40, 4)(tokens))
+    model = keras.Model(text, keras.layers.Dense(2, activation="softmax", name="mood")(pooled))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(tf.constant(texts), y, epochs=10, verbose=0)
+    root = tmp_path_factory.mktemp("text")
+    model.save(root / "text.keras")
+    np.savez(root / "samples.npz", text=texts[:60], y=y[:60])
+    cfg = PipelineConfig(name="text", models_dir=root / "models", latency_runs=3)
+    return stages.run(cfg, root / "text.keras", root / "samples.npz")
+
+
+def test_a_text_model_reaches_the_server_and_tflite_names_its_select_ops(text_model):
+    """String ops have no TFLite builtin: fp32 is converted with TF Select ops and says so, and
+    LiteRT's Python wheel, which has no Flex delegate, says it cannot run it."""
+    from pipeline.convert.tflite import SELECT_NOTE
+
+    result = text_model
+    assert result.published
+    status = {t: o.status for t, o in result.outcomes.items()}
+    assert status["savedmodel"] == VERIFIED  # strings over REST and gRPC included
+    notes = {c["target"]: c["note"] for c in result.manifest["conversions"]}
+    assert notes["tflite-fp32"].startswith(SELECT_NOTE) and "StringLower" in notes["tflite-fp32"]
+    litert = next(r for r in result.rows if (r.target, r.runtime) == ("tflite-fp32", "litert"))
+    assert not litert.supported and "Flex delegate" in litert.reason
+    assert status["tflite-fp32"] == NOT_SUPPORTED
+    fp16 = result.outcomes["tflite-fp16"]
+    assert fp16.status == NOT_SUPPORTED and fp16.reason.startswith("needs TF Select ops (")
