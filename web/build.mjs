@@ -1,7 +1,7 @@
 // Builds the demo into one folder: bundle (esbuild), page, wasm binaries, and the model copied in.
 //   node web/build.mjs [--models-dir models] [--name digits] [--out web/dist]
 // The page then needs nothing from the internet: TF.js is bundled and the wasm files are local.
-import { copyFile, cp, mkdir, readdir, rm, stat } from "node:fs/promises";
+import { copyFile, cp, mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -22,6 +22,19 @@ async function exists(p) {
   return stat(p).then(() => true, () => false);
 }
 
+/** Why a model has no TF.js artifact: its manifest's outcome for the target, when it ran. */
+async function whyMissing(modelsDir, name, needed) {
+  const manifest = path.join(modelsDir, "reports", name, "manifest.json");
+  if (!(await exists(manifest))) return `no TF.js model at ${needed}: run \`make all\` first`;
+  const doc = JSON.parse(await readFile(manifest, "utf8"));
+  const tfjs = (doc.artifacts ?? []).find((a) => a.target === "tfjs");
+  if (!tfjs || tfjs.published) return `no TF.js model at ${needed}: run \`make all\` first`;
+  return (
+    `${name} v${doc.version} has no TF.js model: its tfjs target ended "${tfjs.outcome}" ` +
+    `(${tfjs.reason}); the model server still serves it (see models/reports/${name}/report.md)`
+  );
+}
+
 async function main() {
   const modelsDir = path.resolve(args["models-dir"]);
   const out = path.resolve(args.out);
@@ -29,9 +42,7 @@ async function main() {
   const golden = path.join(modelsDir, "golden", args.name, "golden.json");
   const needs = args["no-model"] ? [] : [path.join(tfjsDir, "model.json"), path.join(tfjsDir, "metadata.json")];
   for (const needed of needs) {
-    if (!(await exists(needed))) {
-      throw new Error(`no TF.js model at ${needed}: run \`make all\` first`);
-    }
+    if (!(await exists(needed))) throw new Error(await whyMissing(modelsDir, args.name, needed));
   }
   await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
