@@ -238,5 +238,3 @@ def _load_error(exc: BaseException) -> str:
             " (custom classes must be registered with keras.saving.register_keras_serializable)"
         )
     return sentence[:300] or type(exc).__name__
-
-
