@@ -78,7 +78,7 @@ def test_a_crash_mid_export_leaves_no_partial_version(built, tmp_path, monkeypat
     dest = _exported_copy(built, tmp_path)
     model = keras.saving.load_model(dest.keras_model)
     info = ModelInfo.read(dest.keras_dir / "metadata.json")
-    x = read_golden(dest.golden_dir).single().x
+    x = read_golden(dest.golden_dir).inputs
 
     def crash(path, *args):
         (path.parent / "half-written").write_text("partial")
