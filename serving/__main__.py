@@ -14,6 +14,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from serving.images import DEFAULT_MAX_PIXELS
 from serving.quiet import quiet_import_tensorflow
 
 
@@ -72,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     flag("rest_api_num_threads", 0, "accepted for compatibility (REST runs on an event loop)", int)
     flag("tensorflow_intra_op_parallelism", 0, "threads inside one op; 0: TensorFlow picks", int)
     flag("tensorflow_inter_op_parallelism", 0, "ops run at once; 0: TensorFlow picks", int)
+    flag(
+        "enable_serialization_as_tensor_content",
+        False,
+        "gRPC Predict outputs in tensor_content, not the typed fields (float_val, ...)",
+        bool,
+    )
     # Extensions (not in tensorflow_model_server):
     flag("host", "0.0.0.0", "address to listen on (extension)")
     flag("max_request_bytes", 64 << 20, "largest request body accepted (extension)", int)
@@ -80,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         10.0,
         "time in-flight requests get after SIGTERM (extension)",
         float,
+    )
+    flag(
+        "max_image_pixels",
+        DEFAULT_MAX_PIXELS,
+        "refuse an image input whose header declares more pixels; 0: no limit (extension)",
+        int,
     )
     flag(
         "model_threads",
@@ -118,6 +131,8 @@ def options_from(args):
         raise ConfigError(
             "no model: give --model_base_path (with --model_name) or --model_config_file"
         )
+    if args.max_image_pixels < 0:
+        raise ConfigError("--max_image_pixels must be 0 (no limit) or more")
     if args.batching_parameters_file and not args.enable_batching:
         raise ConfigError("--batching_parameters_file needs --enable_batching")
     batching = None
@@ -149,6 +164,8 @@ def options_from(args):
             args.tensorflow_intra_op_parallelism,
             args.tensorflow_inter_op_parallelism,
         ),
+        enable_serialization_as_tensor_content=args.enable_serialization_as_tensor_content,
+        max_image_pixels=args.max_image_pixels,
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 import numpy as np
 import tensorflow as tf
-from google.protobuf import wrappers_pb2
+from google.protobuf import message_factory, wrappers_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -17,6 +17,7 @@ from tensorflow_serving.apis import (
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
+    prediction_service_pb2,
     prediction_service_pb2_grpc,
     regression_pb2,
     status_pb2,
@@ -26,6 +27,7 @@ from serving.config import ConfigError, model_specs
 from serving.errors import ServingError, invalid, unavailable
 from serving.servable import CLASSIFY_METHOD, REGRESS_METHOD, Servable, Signature, examples_of
 from serving.service import Service, Target, within_deadline
+from serving.tensor_proto import predict_response
 
 
 def target_of(spec: model_pb2.ModelSpec) -> Target:
@@ -76,7 +78,15 @@ class _Base:
 
 
 class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServicer):
-    async def Predict(self, request: predict_pb2.PredictRequest, context):
+    def __init__(self, service: Service, serialize_as_tensor_content: bool = False):
+        super().__init__(service)
+        # TF Serving's default is the typed fields (Tensor::AsProtoField, predict_util.cc);
+        # --enable_serialization_as_tensor_content switches to AsProtoTensorContent.
+        self._tensor_content = serialize_as_tensor_content
+
+    async def Predict(self, request: predict_pb2.PredictRequest, context) -> bytes:
+        """The PredictResponse, serialized: add_prediction_service sends it as it is."""
+
         async def work():
             servable = self.service.resolve(target_of(request.model_spec))
             sig = self.service.signature(servable, request.model_spec.signature_name, grpc_api=True)
@@ -84,10 +94,8 @@ class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServ
             result = await self.service.predict(
                 servable, sig, inputs, list(request.output_filter), exact_dtypes=True
             )
-            response = predict_pb2.PredictResponse(model_spec=spec_of(servable, sig))
-            for key, value in result.outputs.items():
-                response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
-            return response
+            spec = spec_of(servable, sig).SerializeToString()
+            return predict_response(spec, result.outputs, self._tensor_content)
 
         return await self._call("Predict", request.model_spec.name, context, work)
 
@@ -152,6 +160,25 @@ class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServ
 
     async def MultiInference(self, request, context):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not supported")
+
+
+def add_prediction_service(servicer: PredictionService, server: grpc.aio.Server) -> None:
+    """What prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server registers, from
+    the same service descriptor, except that Predict has no serializer: its answer is already
+    the serialized PredictResponse (serving/tensor_proto.py)."""
+    service = prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"]
+    handlers = {}
+    for method in service.methods:
+        request = message_factory.GetMessageClass(method.input_type)
+        response = message_factory.GetMessageClass(method.output_type)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=request.FromString,
+            response_serializer=None if method.name == "Predict" else response.SerializeToString,
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
 
 
 class ModelService(_Base, model_service_pb2_grpc.ModelServiceServicer):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 
 import numpy as np
 from tensorflow.core.example import example_pb2
@@ -30,8 +31,55 @@ _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 def debug(value) -> str:
-    text = json.dumps(value)
+    """A value as JSON text for an error message, cut at 256 characters as TF Serving cuts it.
+    Written piece by piece and only as far as the cut, so a huge or deeply nested value costs
+    no more than that (json.dumps would write all of it, and recurse)."""
+    if not isinstance(value, (list, dict)):
+        text = json.dumps(value)
+    else:
+        pieces, size = [], 0
+        for piece in _json_pieces(value):
+            pieces.append(piece)
+            size += len(piece)
+            if size > _DEBUG_LIMIT:
+                break
+        text = "".join(pieces)
     return text if len(text) <= _DEBUG_LIMIT else text[:_DEBUG_LIMIT] + "..."
+
+
+_END = object()
+
+
+def _json_pieces(value):
+    """json.dumps's text of a value, in pieces, with a stack of open lists and objects instead
+    of recursion."""
+    levels = [(iter((value,)), False, "")]  # (items, items are key-value pairs, closing text)
+    first = [True]
+    while levels:
+        items, pairs, closer = levels[-1]
+        item = next(items, _END)
+        if item is _END:
+            levels.pop()
+            first.pop()
+            yield closer
+            continue
+        if first[-1]:
+            first[-1] = False
+        else:
+            yield ", "
+        if pairs:
+            key, item = item
+            yield json.dumps(key) + ": "
+        if isinstance(item, list) and item:
+            yield "["
+            levels.append((iter(item), False, "]"))
+            first.append(True)
+        elif isinstance(item, dict) and item:
+            yield "{"
+            levels.append((iter(item.items()), True, "}"))
+            first.append(True)
+        else:
+            yield json.dumps(item)
 
 
 def loads(raw: bytes):
@@ -48,7 +96,31 @@ def loads(raw: bytes):
     except json.JSONDecodeError as e:
         offset = e.pos + len(text) - len(stripped)
         raise invalid(f"JSON Parse error: {e.msg} at offset: {offset}") from e
+    except RecursionError:
+        # Python's parser recurses and gives up near 1,000 levels (RapidJSON, which TF Serving
+        # runs iteratively, has no limit); a tensor has at most 254 dimensions in TensorFlow.
+        raise invalid(
+            f"JSON Parse error: Too deeply nested at offset: {_too_deep_at(text)}"
+        ) from None
     return value
+
+
+_MAX_NESTING = 256  # where a body's nesting is reported as too deep (TensorFlow: 254 dimensions)
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')  # strings (skipped) and brackets
+
+
+def _too_deep_at(text: str) -> int:
+    """The offset of the first bracket that opens a level deeper than _MAX_NESTING."""
+    depth = 0
+    for token in _TOKENS.finditer(text):
+        char = token.group()
+        if char in ("[", "{"):
+            depth += 1
+            if depth > _MAX_NESTING:
+                return token.start()
+        elif char in ("]", "}"):
+            depth -= 1
+    return len(text)
 
 
 # -- predict requests --------------------------------------------------------------------------
@@ -189,6 +261,7 @@ def _columns(inputs, sig: Signature) -> Tensors:
 
 
 _INT_KINDS = "iu"
+_MAX_RANK = 32  # dimensions per value: numpy's limit is 64, and a batch adds one
 
 
 def _json_type(v) -> str:
@@ -222,6 +295,11 @@ def _leaf_ok(v, spec: TensorSpec) -> bool:
 def to_array(value, spec: TensorSpec) -> np.ndarray:
     """A JSON value (nested lists) as an array of the signature's dtype, or INVALID_ARGUMENT."""
     shape = _shape_of(value)
+    if len(shape) > _MAX_RANK:
+        raise invalid(
+            f"JSON value for input '{spec.key}' is nested {len(shape)} lists deep: more than "
+            f"the {_MAX_RANK} dimensions this server takes in a tensor"
+        )
     if spec.dtype == object:
         flat = [_string_leaf(v) for v in _leaves(value, len(shape))]
         out = np.empty(len(flat), dtype=object)

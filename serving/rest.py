@@ -26,16 +26,18 @@ from serving.service import METHODS, Service, Target, within_deadline
 log = logging.getLogger("serving")
 OPENAPI = Path(__file__).with_name("openapi.json")
 # The URL grammar of TF Serving's HTTP handler: model, then an optional version or label.
+# [0-9], not \d, which in Python also matches other scripts' digits (RE2's \d is ASCII).
 _GET = re.compile(
     r"/v1/models(?:/(?P<name>[^/:]+))?"
-    r"(?:(?:/versions/(?P<version>\d+))|(?:/labels/(?P<label>[^/:]+)))?"
+    r"(?:(?:/versions/(?P<version>[0-9]+))|(?:/labels/(?P<label>[^/:]+)))?"
     r"(?P<metadata>/metadata)?"
 )
 _POST = re.compile(
     r"/v1/models/(?P<name>[^/:]+)"
-    r"(?:(?:/versions/(?P<version>\d+))|(?:/labels/(?P<label>[^/:]+)))?"
+    r"(?:(?:/versions/(?P<version>[0-9]+))|(?:/labels/(?P<label>[^/:]+)))?"
     r":(?P<verb>classify|regress|predict)"
 )
+_INT64_MAX = (1 << 63) - 1
 _JSON = "application/json"
 
 
@@ -103,7 +105,7 @@ class RestApi:
         try:
             if not name:
                 raise invalid("Missing model name in request.")
-            version = int(m["version"]) if m["version"] else None
+            version = _version(m["version"])
             if m["metadata"]:
                 label = unquote(m["label"]) if m["label"] else None
                 return _json(self.metadata(Target(name, version, label)))
@@ -138,7 +140,7 @@ class RestApi:
             if self.service.draining:
                 raise unavailable("Server is shutting down")
             label = unquote(m["label"]) if m["label"] else None
-            target = Target(name, int(m["version"]) if m["version"] else None, label)
+            target = Target(name, _version(m["version"]), label)
             body = await self._body(request)
             text = await within_deadline(self.timeout, self._handle(verb, target, body))
             return web.Response(text=text, content_type=_JSON)
@@ -213,6 +215,16 @@ class RestApi:
             response.headers["Access-Control-Allow-Origin"] = "*"
             response.headers["Access-Control-Allow-Methods"] = "POST, GET"
             response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+
+
+def _version(text: str | None) -> int | None:
+    """A URL's version as TF Serving reads it (http_rest_api_util.cc: absl::SimpleAtoi, int64)."""
+    if not text:
+        return None
+    digits = text.lstrip("0") or "0"  # leading zeros are fine; int() refuses 4,300+ digits
+    if len(digits) > 19 or int(digits) > _INT64_MAX:
+        raise invalid(f"Failed to convert version: {text} to numeric.")
+    return int(digits)
 
 
 def _too_large(size: int | None, limit: int) -> ServingError:

@@ -16,6 +16,7 @@ from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from serving.errors import ServingError, invalid
+from serving.images import DECODE_OPS
 
 if TYPE_CHECKING:
     from serving.batching import Batcher
@@ -59,12 +60,19 @@ def _spec(key: str, info: meta_graph_pb2.TensorInfo) -> TensorSpec:
     return TensorSpec(key, np.dtype(numpy_dtype), info.dtype, shape)
 
 
-def read_signatures(path: Path) -> dict[str, Signature]:
-    """The SignatureDefs stored in saved_model.pb, the same protos GetModelMetadata returns."""
+def read_meta_graph(path: Path) -> meta_graph_pb2.MetaGraphDef:
+    """The "serve" MetaGraphDef of saved_model.pb (the first one if none is tagged so)."""
     saved = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
-    graph = next(
+    return next(
         (g for g in saved.meta_graphs if "serve" in g.meta_info_def.tags), saved.meta_graphs[0]
     )
+
+
+def read_signatures(
+    path: Path, graph: meta_graph_pb2.MetaGraphDef | None = None
+) -> dict[str, Signature]:
+    """The SignatureDefs stored in saved_model.pb, the same protos GetModelMetadata returns."""
+    graph = graph or read_meta_graph(path)
     return {
         name: Signature(
             name,
@@ -76,6 +84,14 @@ def read_signatures(path: Path) -> dict[str, Signature]:
         for name, sig in graph.signature_def.items()
         if name != INIT_OP
     }
+
+
+def decodes_images(graph: meta_graph_pb2.MetaGraphDef) -> bool:
+    """Whether the graph, or a function in its library, has an image-decoding op."""
+    ops = {node.op for node in graph.graph_def.node}
+    for function in graph.graph_def.library.function:
+        ops.update(node.op for node in function.node_def)
+    return not ops.isdisjoint(DECODE_OPS)
 
 
 def check_input(spec: TensorSpec, value: np.ndarray, exact_dtype: bool = False) -> np.ndarray:
@@ -146,7 +162,9 @@ class Servable:
 
     def __init__(self, name: str, version: int, path: Path, threads: tuple[int, int] = (0, 0)):
         self.name, self.version, self.path = name, version, path
-        self.signatures = read_signatures(path)
+        graph = read_meta_graph(path)
+        self.signatures = read_signatures(path, graph)
+        self.decodes_images = decodes_images(graph)  # whether its image inputs are checked
         intra, inter = threads  # 0: TensorFlow chooses
         config = tf.compat.v1.ConfigProto(
             intra_op_parallelism_threads=intra, inter_op_parallelism_threads=inter

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import grpc
 from aiohttp import web
-from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+from tensorflow_serving.apis import model_service_pb2_grpc
 
 from serving.batching import BatchingParameters
 from serving.config import ConfigError, ModelSpec, read_model_config_file
 from serving.errors import ServingError
-from serving.grpc_service import ModelService, PredictionService
+from serving.grpc_service import ModelService, PredictionService, add_prediction_service
+from serving.images import DEFAULT_MAX_PIXELS
 from serving.manager import ModelManager
 from serving.metrics import Metrics
 from serving.rest import RestApi
@@ -46,6 +47,8 @@ class Options:
     shutdown_grace_seconds: float
     model_threads: int
     session_threads: tuple[int, int] = (0, 0)  # --tensorflow_intra/inter_op_parallelism
+    enable_serialization_as_tensor_content: bool = False  # gRPC Predict outputs as raw bytes
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # largest image a request may have decoded; 0: any
 
 
 async def serve(options: Options) -> None:
@@ -56,7 +59,7 @@ async def serve(options: Options) -> None:
     metrics = Metrics()
     manager = await _load_models(options, loader, metrics)
     _freeze_startup_objects()
-    service = Service(manager, workers, metrics, options.batching)
+    service = Service(manager, workers, metrics, options.batching, options.max_image_pixels)
 
     async def reload(specs: list[ModelSpec]) -> None:
         await loop.run_in_executor(loader, manager.configure, specs)
@@ -116,8 +119,8 @@ async def _start_grpc(options: Options, service: Service, reload) -> grpc.aio.Se
             ("grpc.so_reuseport", 0),
         ]
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(service), grpc_server
+    add_prediction_service(
+        PredictionService(service, options.enable_serialization_as_tensor_content), grpc_server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelService(service, reload), grpc_server

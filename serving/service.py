@@ -12,6 +12,7 @@ import numpy as np
 
 from serving.batching import Batcher, BatchingParameters
 from serving.errors import failed_precondition, invalid
+from serving.images import DEFAULT_MAX_PIXELS, check_images
 from serving.manager import ModelManager
 from serving.metrics import Metrics
 from serving.servable import (
@@ -48,9 +49,11 @@ class Service:
         executor: Executor,
         metrics: Metrics,
         batching: BatchingParameters | None = None,
+        max_image_pixels: int = DEFAULT_MAX_PIXELS,
     ):
         self.manager, self.metrics = manager, metrics
         self._executor, self._batching = executor, batching
+        self.max_image_pixels = max_image_pixels  # 0: any size
         self.draining = False  # set on SIGTERM: new requests are refused, in-flight ones finish
 
     def resolve(self, target: Target) -> Servable:
@@ -75,6 +78,8 @@ class Service:
         exact_dtypes: bool = False,
     ) -> Result:
         checked = servable.prepare(sig, inputs, exact_dtypes)
+        if servable.decodes_images:
+            check_images(checked, self.max_image_pixels)  # before anything decodes them
         if output_filter:
             unknown = [k for k in output_filter if k not in sig.outputs]
             if unknown:

@@ -62,6 +62,48 @@ def test_predict_equals_the_signature_call_on_the_golden_set(
     assert response.model_spec.version.value >= 1
 
 
+def test_predict_answers_in_typed_fields_as_tf_serving_does_by_default(
+    predictions, golden, signature_outputs
+):
+    out = predictions.Predict(predict_request(golden.x[:10]), timeout=30).outputs["probabilities"]
+    assert out.dtype == tf.float32.as_datatype_enum
+    assert [d.size for d in out.tensor_shape.dim] == [10, 10]
+    assert not out.tensor_content and len(out.float_val) == 100
+    as_listed = np.array(out.float_val, np.float32).reshape(10, 10)  # as TF Serving's examples read
+    assert np.max(np.abs(as_listed - signature_outputs[:10])) <= 1e-6
+    assert np.max(np.abs(tf.make_ndarray(out) - signature_outputs[:10])) <= 1e-6
+
+
+def test_string_outputs_are_string_val(predictions):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "examples"
+    request.model_spec.signature_name = "classify_x"  # TF 2 writes it as a predict signature
+    serialized = [e.SerializeToString() for e in examples(0.0, 3.0)]
+    request.inputs["inputs"].CopyFrom(tf.make_tensor_proto(serialized))
+    outputs = predictions.Predict(request, timeout=30).outputs
+    assert list(outputs["classes"].string_val) == [b"neg", b"pos", b"neg", b"pos"]
+    assert outputs["scores"].float_val[1] == pytest.approx(0.5)
+    assert tf.make_ndarray(outputs["classes"]).tolist() == [[b"neg", b"pos"]] * 2
+
+
+def test_enable_serialization_as_tensor_content_fills_tensor_content(
+    repo, start_server, golden, signature_outputs
+):
+    server = start_server(
+        [
+            "--model_name=digits",
+            f"--model_base_path={repo.base('digits')}",
+            "--file_system_poll_wait_seconds=0",
+            "--enable_serialization_as_tensor_content",
+        ]
+    )
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        out = stub.Predict(predict_request(golden.x[:10]), timeout=30).outputs["probabilities"]
+    assert len(out.tensor_content) == 10 * 10 * 4 and not out.float_val
+    assert np.max(np.abs(tf.make_ndarray(out) - signature_outputs[:10])) <= 1e-6
+
+
 def test_predict_by_label_and_image_bytes(predictions, golden, signature_outputs, drawn_digit):
     response = predictions.Predict(predict_request(golden.x[:3], "labelled", label="canary"))
     assert response.model_spec.version.value == 2

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from serving import _jsonfloat
 from serving.errors import ServingError
-from serving.json_tensor import _float_rows, _packed, format_float, to_array
+from serving.json_tensor import _float_rows, _packed, debug, format_float, loads, to_array
 from serving.servable import TensorSpec
 
 FLOAT = TensorSpec("image", np.dtype(np.float32), 1, (-1, 8, 8, 1))
@@ -141,3 +143,43 @@ def test_the_careful_path_words_a_bool_among_numbers_as_tf_serving_does():
 def test_an_integer_no_double_holds_is_refused_as_tf_serving_refuses_it():
     with pytest.raises(ServingError, match="Number too big to be stored in double"):
         to_array([[0.5, 10**400]], FLOAT)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"instances": [[1.5, float("nan")], {"b64": "aGk="}], "signature_name": "x"},
+        [[[]], {}, "é", None, True, 3, -0.0, 1e300],
+        "just a string",
+    ],
+)
+def test_error_messages_quote_json_as_json_dumps_writes_it(value):
+    assert debug(value) == json.dumps(value)
+
+
+def test_quoted_json_is_cut_at_256_characters_without_writing_the_rest():
+    huge = {"instances": list(range(10**6))}
+    text = debug(huge)
+    assert text == json.dumps(huge)[:256] + "..."
+    deep = []
+    for _ in range(5000):  # deeper than json.dumps can recurse
+        deep = [deep]
+    assert debug(deep) == "[" * 256 + "..."
+
+
+def test_a_body_nested_too_deep_for_the_parser_is_a_parse_error():
+    head = '  {"x": "[[[", "instances": '  # brackets in a string are not nesting
+    with pytest.raises(ServingError) as caught:
+        loads((head + "[" * 100_000 + "]" * 100_000 + "}").encode())
+    assert caught.value.message == (
+        f"JSON Parse error: Too deeply nested at offset: {len(head) + 255}"
+    )
+
+
+def test_a_value_nested_past_32_lists_is_no_tensor():
+    with pytest.raises(ServingError) as caught:
+        to_array(json.loads("[" * 40 + "0.5" + "]" * 40), FLOAT)
+    assert caught.value.message == (
+        "JSON value for input 'image' is nested 40 lists deep: more than the 32 dimensions "
+        "this server takes in a tensor"
+    )
