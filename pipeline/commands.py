@@ -87,7 +87,7 @@ def run(cfg: PipelineConfig, args) -> int:
 
 def train(cfg: PipelineConfig, args) -> int:
     dest = Layout(cfg.models_dir, cfg.name)
-    with staging(cfg.models_dir, cfg.name) as stage:
+    with staging(cfg.models_dir, cfg.name, on_wait=ui.waiting) as stage:
         model, info, data, training = stages.train_stage(cfg, stage, dest.logs_dir, {})
         inputs, labels = stages.digits_arrays(info, data.test)
         calibration = stages.digits_arrays(info, data.train)[0]
@@ -105,7 +105,7 @@ def export(cfg: PipelineConfig, args) -> int:
     layout, info = _published(cfg)
     model = keras.saving.load_model(layout.keras_model, compile=False)
     golden = read_golden(layout.golden_dir)
-    path = publish_version(model, info, layout, (layout.latest_version() or 0) + 1, golden.inputs)
+    path = publish_version(model, info, layout, None, golden.inputs)
     prune_versions(layout, cfg.keep_versions)
     write_models_config(layout.serving_root)
     ui.console.print(f"exported {path}")
@@ -116,7 +116,7 @@ def convert(cfg: PipelineConfig, args) -> int:
     layout, info = _published(cfg)
     version = _version(layout, args.version)
     info = replace(info, version=version)
-    with staging(cfg.models_dir, cfg.name) as stage:
+    with staging(cfg.models_dir, cfg.name, on_wait=ui.waiting) as stage:
         # read the published SavedModel, write into the staging tree, then swap the groups in
         shutil.copytree(layout.golden_dir, stage.golden_dir)
         savedmodel = layout.version_dir(version)

@@ -5,6 +5,7 @@ python -m pipeline export --name digits
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipeline import artifacts
+from pipeline import artifacts, ui
 from pipeline.config import IMAGE_SIGNATURE, SERVING_SIGNATURE
 from pipeline.data import Arrays, preprocess_image_bytes
 from pipeline.layout import Layout, publish, staging, write_text_atomic
@@ -104,10 +105,13 @@ def write_version(
 
 
 def publish_version(
-    model: keras.Model, info: ModelInfo, dest: Layout, version: int, warmup: Arrays
+    model: keras.Model, info: ModelInfo, dest: Layout, version: int | None, warmup: Arrays
 ) -> Path:
-    """Export version N in a staging tree and rename it into `dest` when complete."""
-    with staging(dest.root, dest.name) as stage:
+    """Export version N (None: the next one, taken under the name's lock) in a staging tree and
+    rename it into `dest` when complete."""
+    with staging(dest.root, dest.name, on_wait=ui.waiting) as stage:
+        if version is None:
+            version = (dest.latest_version() or 0) + 1
         write_version(model, info, stage, version, warmup)
         publish(stage, dest, groups=(), version=version)
     return dest.version_dir(version)
@@ -119,13 +123,25 @@ def prune_versions(layout: Layout, keep: int) -> list[int]:
     removed = versions[:-keep] if keep > 0 else []
     for version in removed:
         doomed = layout.serving_base / f".tmp-delete-{version}"
-        layout.version_dir(version).rename(doomed)
+        try:
+            layout.version_dir(version).rename(doomed)
+        except FileNotFoundError:  # another writer retired it first
+            continue
         shutil.rmtree(doomed, ignore_errors=True)
     return removed
 
 
 def write_models_config(serving_root, container_root: str = "/models") -> str:
-    """TF Serving's model_config_list naming every model under serving_root, as the image mounts it."""
+    """TF Serving's model_config_list naming every model under serving_root, as the image mounts it.
+
+    Under a lock: two runs of different names publishing at once each list then write, and the
+    last to write lists both.
+    """
+    with _config_lock(serving_root.parent):
+        return _write_models_config(serving_root, container_root)
+
+
+def _write_models_config(serving_root: Path, container_root: str) -> str:
     names = sorted(
         p.name
         for p in serving_root.iterdir()
@@ -143,3 +159,15 @@ def write_models_config(serving_root, container_root: str = "/models") -> str:
     text = "model_config_list {\n" + "".join(blocks) + "}\n"
     write_text_atomic(serving_root / "models.config", text)
     return text
+
+
+@contextlib.contextmanager
+def _config_lock(models_dir: Path):
+    """One writer of models.config at a time: each lists what is published, then writes."""
+    import fcntl
+
+    path = models_dir / ".locks" / "models.config.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield

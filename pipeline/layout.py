@@ -112,30 +112,115 @@ GROUPS = ("keras", "golden", "tflite", "tfjs", "reports")
 
 
 @contextlib.contextmanager
-def staging(models_dir: Path, name: str) -> Iterator[Layout]:
-    """A private layout under models/.staging/ for one writer, removed when the block ends.
+def staging(models_dir: Path, name: str, on_wait=None) -> Iterator[Layout]:
+    """A private layout under models/.staging/<name>/ for one writer, removed when it ends.
 
-    It is on the same filesystem as models/, so publishing is a rename; its name keeps it out of
-    TF Serving's sight (a model_base_path is models/serving/<name>).
+    The writer holds the model name's lock for the whole block (see `name_lock`), so runs of one
+    name take turns and whatever an earlier, killed writer left behind is finished or removed
+    first. It is on the same filesystem as models/, so publishing is a rename; its name keeps it
+    out of TF Serving's sight (a model_base_path is models/serving/<name>).
     """
-    root = models_dir / ".staging" / f"{name}-{uuid.uuid4().hex[:8]}"
-    root.mkdir(parents=True)
+    with name_lock(models_dir, name, on_wait):
+        recover(models_dir, name)
+        root = models_dir / ".staging" / name / uuid.uuid4().hex[:8]
+        root.mkdir(parents=True)
+        try:
+            yield Layout(root, name)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+            with contextlib.suppress(OSError):  # empty now: nobody else stages this name
+                root.parent.rmdir()
+
+
+@contextlib.contextmanager
+def name_lock(models_dir: Path, name: str, on_wait=None) -> Iterator[None]:
+    """An exclusive lock on one model name under models/.locks/, held until the block ends.
+
+    flock(2): the kernel releases it when its process dies, however it dies, so a killed run
+    never leaves a stale lock. The file names the holder; a second writer calls
+    `on_wait(holder)` once, then waits its turn.
+    """
+    import fcntl
+
+    path = models_dir / ".locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        yield Layout(root, name)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait(os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another run")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        holder = f"pid {os.getpid()} on {os.uname().nodename} since {_now()}"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        yield
     finally:
+        os.close(fd)  # closing the last descriptor releases the lock
+
+
+def _now() -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+JOURNAL = ".publishing.json"  # in a staging tree while it is being moved into models/
+
+
+def recover(models_dir: Path, name: str) -> None:
+    """Finish what a killed writer of `name` left: a publish it had begun is completed (every
+    gate had passed; only renames were left), and every other leftover is removed. Call it
+    holding the name's lock."""
+    import json
+
+    staged = models_dir / ".staging" / name
+    for root in sorted(staged.iterdir()) if staged.is_dir() else []:
+        journal = root / JOURNAL
+        if journal.is_file():
+            plan = json.loads(journal.read_text())
+            with contextlib.suppress(FileExistsError):  # a version is renamed whole or not at all
+                _publish_steps(Layout(root, name), Layout(models_dir, name), plan)
         shutil.rmtree(root, ignore_errors=True)
+    serving_base = Layout(models_dir, name).serving_base
+    for leftover in serving_base.glob(".tmp-delete-*") if serving_base.is_dir() else []:
+        shutil.rmtree(leftover, ignore_errors=True)
+    for group in GROUPS:
+        for leftover in (models_dir / group).glob(f".old-{name}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def publish(
     stage: Layout, dest: Layout, groups: Iterable[str] = GROUPS, version: int | None = None
 ) -> None:
     """Move what a staging tree built into models/: the new SavedModel version first (it never
-    replaces one), then each group that was built, each swapped in whole."""
-    if version is not None:
-        publish_new(stage.version_dir(version), dest.version_dir(version))
-    for group in groups:
+    replaces one), then each group that was built, each swapped in whole.
+
+    A journal in the staging tree lists the steps first: if the process dies between two
+    renames, the next writer of the name finishes them (`recover`), so models/ ends with the
+    whole new version, never half of it.
+    """
+    import json
+
+    built = [g for g in groups if stage.group_dir(g).exists()]
+    # a group swapped in leaves the previous contents at its staging path: its inode tells them
+    # apart from a group still to publish
+    plan = {"version": version, "groups": {g: stage.group_dir(g).stat().st_ino for g in built}}
+    write_text_atomic(stage.root / JOURNAL, json.dumps(plan))
+    _publish_steps(stage, dest, plan)
+    (stage.root / JOURNAL).unlink()
+
+
+def _publish_steps(stage: Layout, dest: Layout, plan: dict) -> None:
+    """Each step of a plan that is still to do (a step done is gone from the staging tree)."""
+    version = plan.get("version")
+    staged = None if version is None else stage.version_dir(version)
+    if staged is not None and staged.exists():
+        publish_new(staged, dest.version_dir(version))  # refuses to overwrite a version
+    for group, inode in plan["groups"].items():
         built = stage.group_dir(group)
-        if built.exists():
+        if built.exists() and built.stat().st_ino == inode:
             publish_replace(built, dest.group_dir(group))
 
 

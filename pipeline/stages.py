@@ -156,9 +156,9 @@ def run(
 ) -> RunResult:
     """Train (or take the user's model), export, convert, verify, report, and publish if passed."""
     dest = Layout(cfg.models_dir, cfg.name)
-    version = (dest.latest_version() or 0) + 1
     timings: dict[str, float] = {}
-    with staging(cfg.models_dir, cfg.name) as stage:
+    with staging(cfg.models_dir, cfg.name, on_wait=ui.waiting) as stage:
+        version = (dest.latest_version() or 0) + 1  # runs of one name take turns: no collision
         if model_path is None:
             model, info, data, training = train_stage(cfg, stage, dest.logs_dir, timings)
             inputs, labels = digits_arrays(info, data.test)

@@ -38,3 +38,8 @@ def step(title: str, timings: dict[str, float] | None = None) -> Iterator[None]:
         if timings is not None:
             timings[title] = timings.get(title, 0.0) + seconds
         console.print(f"  [dim]{title}: {seconds:.1f} s[/]")
+
+
+def waiting(holder: str) -> None:
+    """Said once when another run of the same model name holds its lock."""
+    console.print(f"[yellow]waiting[/]: another run of this model name holds its lock ({holder})")

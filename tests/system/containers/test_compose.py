@@ -124,8 +124,8 @@ def test_run_trainer_on_a_directory_it_cannot_write_says_so_in_one_line(system, 
     done = run_compose(env, "run", "--rm", "trainer", timeout=300)
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    # the run makes its staging tree first, so it stops before any training
-    assert errors == ["error: cannot write /models/.staging: permission denied for uid 10001"]
+    # the run takes its model name's lock first, so it stops before any training
+    assert errors == ["error: cannot write /models/.locks: permission denied for uid 10001"]
     assert "Traceback" not in done.stderr
     assert list(locked.iterdir()) == []
 
