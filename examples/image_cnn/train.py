@@ -17,7 +17,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import fit, parse_args, save, seed_everything
+from common import parse_args, seed_everything, train_classifier
 
 SIZE = 16
 NUM_CLASSES = 10
@@ -76,14 +76,16 @@ def main() -> None:
         x, y, train_size=1600, stratify=y, random_state=args.seed
     )
     model = build_model()
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    fit(model, x_train, y_train, epochs=5, batch_size=64)
-    predicted = model.predict(x_test, batch_size=256, verbose=0).argmax(axis=-1)
-    accuracy = float(np.mean(predicted == y_test))
-    save(args.out, model, {"image": x_test, "y": y_test})
-    print(
-        f"image_cnn: held-out accuracy {accuracy:.3f} on {len(y_test)} images"
-        f" ({model.count_params()} params)"
+    train_classifier(
+        args.out,
+        "image_cnn",
+        model,
+        "image",
+        (x_train, y_train),
+        (x_test, y_test),
+        learning_rate=3e-3,
+        epochs=5,
+        noun="images",
     )
 
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import fit, parse_args, save, seed_everything
+from common import parse_args, seed_everything, train_classifier
 
 LENGTH = 16  # tokens per sequence
 VOCAB = 24  # ids 1, 2, 3 are the markers, 4..23 filler; 0 is left free for padding
@@ -51,14 +51,16 @@ def main() -> None:
     x_train, y_train = sequences(rng, 2048)
     x_test, y_test = sequences(rng, 200)
     model = build_model()
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
-    fit(model, x_train, y_train, epochs=6, batch_size=64)
-    predicted = model.predict(x_test, batch_size=256, verbose=0).argmax(axis=-1)
-    accuracy = float(np.mean(predicted == y_test))
-    save(args.out, model, {"tokens": x_test, "y": y_test})
-    print(
-        f"sequence: held-out accuracy {accuracy:.3f} on {len(y_test)} sequences"
-        f" ({model.count_params()} params)"
+    train_classifier(
+        args.out,
+        "sequence",
+        model,
+        "tokens",
+        (x_train, y_train),
+        (x_test, y_test),
+        learning_rate=1e-2,
+        epochs=6,
+        noun="sequences",
     )
 
 

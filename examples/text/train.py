@@ -13,10 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import fit, parse_args, save, seed_everything
+from common import parse_args, seed_everything, train_classifier
 
 # The corpus is generated, not downloaded: there is no dataset download here (no internet), and a
 # seeded grammar gives the same reviews on every machine with nothing to ship beside this file.
@@ -87,15 +86,16 @@ def main() -> None:
     x_train, y_train = corpus(rng, 1600)
     x_test, y_test = corpus(rng, 200)
     model = build_model(x_train)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
-    # Keras' NumPy adapter rejects unicode arrays ("Invalid dtype: str..."): use tf.string tensors
-    fit(model, tf.constant(x_train), y_train, epochs=6, batch_size=64)
-    predicted = model.predict(tf.constant(x_test), batch_size=256, verbose=0).argmax(axis=-1)
-    accuracy = float(np.mean(predicted == y_test))
-    save(args.out, model, {"text": x_test, "y": y_test})
-    print(
-        f"text: held-out accuracy {accuracy:.3f} on {len(y_test)} reviews"
-        f" ({model.count_params()} params)"
+    train_classifier(
+        args.out,
+        "text",
+        model,
+        "text",
+        (x_train, y_train),
+        (x_test, y_test),
+        learning_rate=1e-2,
+        epochs=6,
+        noun="reviews",
     )
 
 
