@@ -157,6 +157,8 @@ def run(
     """Train (or take the user's model), export, convert, verify, report, and publish if passed."""
     dest = Layout(cfg.models_dir, cfg.name)
     timings: dict[str, float] = {}
+    if model_path is not None:  # a model or samples that do not fit are refused before any write
+        user = _user_model(model_path, samples_path, cfg.name)
     with staging(cfg.models_dir, cfg.name, on_wait=ui.waiting) as stage:
         version = (dest.latest_version() or 0) + 1  # runs of one name take turns: no collision
         if model_path is None:
@@ -164,7 +166,7 @@ def run(
             inputs, labels = digits_arrays(info, data.test)
             calibration = digits_arrays(info, data.train)[0]
         else:
-            model, info, inputs, labels = _user_model(model_path, samples_path, cfg.name)
+            model, info, inputs, labels = user
             calibration, training = inputs, None
         info = replace(info, version=version)
         with ui.step("export", timings):
