@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.config import MODELS_DIR  # noqa: E402
 from pipeline.layout import Layout, write_text_atomic  # noqa: E402
-from pipeline.report import compatibility  # noqa: E402
+from pipeline.report import compatibility, shape_text  # noqa: E402
 
 KINDS = ("image_cnn", "text", "sequence", "transformer", "tabular")
 PYTHON = sys.executable
@@ -117,8 +117,7 @@ def matrix(models: Path, kinds: list[str], timings: dict[str, dict]) -> str:
 
 
 def _tensor(t: dict) -> str:
-    shape = ", ".join("N" if d is None else str(d) for d in t["shape"])
-    return f"`{t['name']}` {t['dtype']} [{shape}]"
+    return f"`{t['name']}` {t['dtype']} {shape_text(t['shape'])}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -150,6 +150,19 @@ def load_inputs(path: Path, inputs: dict[str, TensorSpec]) -> dict[str, np.ndarr
     return {name: load_input(path, spec.shape)}
 
 
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz archive by name, without unpickling; what is not one is one line."""
+    if not path.is_file():
+        raise BadInput(f"input file not found: {path}")
+    if not zipfile.is_zipfile(path):  # np.load would try it as a pickle
+        raise BadInput(f"{path}: not an .npz archive (np.savez writes one)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except Exception as exc:
+        raise BadInput(f"{path}: not a readable .npz archive ({_first_line(exc)})") from None
+
+
 def load_npz(path: Path, inputs: dict[str, TensorSpec]) -> dict[str, np.ndarray]:
     """An .npz with one array per input name, each in its tensor's dtype (see `conform`).
 
@@ -157,15 +170,7 @@ def load_npz(path: Path, inputs: dict[str, TensorSpec]) -> dict[str, np.ndarray]
     files carry them) are left out. An array of one sample gets a batch axis.
     """
     path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"input file not found: {path}")
-    if not zipfile.is_zipfile(path):  # np.load would try it as a pickle
-        raise BadInput(f"{path}: not an .npz archive (np.savez writes one)")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except Exception as exc:
-        raise BadInput(f"{path}: not a readable .npz archive ({_first_line(exc)})") from None
+    arrays = read_npz(path)
     wanted = list(inputs)
     if len(wanted) == 1 and "x" in arrays and wanted[0] not in arrays:
         arrays[wanted[0]] = arrays.pop("x")

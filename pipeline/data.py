@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mobile.errors import BadInput
-from mobile.inputs import load_npy
+from mobile.inputs import load_npy, read_npz
 from pipeline.errors import UserError
 from pipeline.metadata import ModelInfo
 
@@ -181,20 +181,15 @@ def load_samples(path: Path, info: ModelInfo) -> tuple[Arrays, Arrays]:
     if not path.is_file():
         raise UserError(f"samples file not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except Exception as exc:
-        raise UserError(f"{path}: not a readable .npz file ({_first_line(exc)})") from None
+        arrays = read_npz(path)
+    except BadInput as exc:
+        raise UserError(str(exc)) from None
     inputs = {t.name: _sample_input(path, arrays, t, len(info.inputs) == 1) for t in info.inputs}
     labels = {}
     for out in info.outputs:
-        key = (
-            f"y_{out.name}"
-            if f"y_{out.name}" in arrays
-            else "y"
-            if len(info.outputs) == 1
-            else None
-        )
+        key = f"y_{out.name}"
+        if key not in arrays and len(info.outputs) == 1:
+            key = "y"
         if key in arrays:
             labels[out.name] = _labels(path, key, arrays[key], out)
     known = set(inputs) | {f"y_{o.name}" for o in info.outputs}
@@ -277,10 +272,6 @@ def _labels(path: Path, key: str, values: np.ndarray, out) -> np.ndarray:
             f"{path}: labels {key!r} are not class ids 0..{classes - 1} of the {out.name!r} output"
         )
     return values.astype(np.int64)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def preprocess_image_bytes(data, size: tuple[int, int] = (8, 8)):

@@ -238,9 +238,13 @@ def signature_rows(manifest: dict) -> list[list[str]]:
     rows = []
     for kind in ("inputs", "outputs"):
         for t in manifest.get(kind, []):
-            shape = "[" + ", ".join("N" if d is None else str(d) for d in t["shape"]) + "]"
-            rows.append([kind[:-1], t["name"], t["dtype"], shape])
+            rows.append([kind[:-1], t["name"], t["dtype"], shape_text(t["shape"])])
     return rows
+
+
+def shape_text(shape: list) -> str:
+    """[N, 16, 3]: a signature shape with N for the batch and any other free dimension."""
+    return "[" + ", ".join("N" if d is None else str(d) for d in shape) + "]"
 
 
 def _sections(manifest: dict) -> list[tuple[str, list[str], list[list[str]]]]:

@@ -43,18 +43,20 @@ function asList(result) {
   return result instanceof tf.Tensor ? [result] : result;
 }
 
-// A graph model with control flow (the while loop of an RNN) has dynamic ops that execute()
-// refuses ("Please use model.executeAsync()"); such a model is run with executeAsync instead.
+// The ops tfjs-converter's executor cannot run synchronously (its model_analysis.js): loops and
+// conditionals, dynamic shapes, lookup tables. execute() refuses a model with one ("Please use
+// model.executeAsync()") only after running part of it, which leaves state behind (it breaks the
+// wasm backend in the browser), so such a model is run with executeAsync from the start.
+const DYNAMIC_OPS = new Set([
+  "Switch", "Merge", "Enter", "Exit", "NextIteration", "StatelessIf", "StatelessWhile", "If", "While",
+  "NonMaxSuppressionV2", "NonMaxSuppressionV3", "NonMaxSuppressionV5", "Where",
+  "HashTable", "HashTableV2", "LookupTableImport", "LookupTableImportV2", "LookupTableFind",
+  "LookupTableFindV2", "LookupTableSize", "LookupTableSizeV2",
+]);
+
 async function infer(model, inputs, outputNames) {
-  if (!model.needsAsync) {
-    try {
-      return tf.tidy(() => asList(model.execute(inputs, outputNames)));
-    } catch (err) {
-      if (!/executeAsync/.test(String(err.message ?? err))) throw err;
-      model.needsAsync = true;
-    }
-  }
-  return asList(await model.executeAsync(inputs, outputNames));
+  if (model.needsAsync) return asList(await model.executeAsync(inputs, outputNames));
+  return tf.tidy(() => asList(model.execute(inputs, outputNames)));
 }
 
 function percentile(sorted, q) {
@@ -82,6 +84,7 @@ async function main() {
   await tf.setBackend("cpu");
   await tf.ready();
   const model = await loadGraphModel(request.model_dir);
+  model.needsAsync = (model.artifacts?.modelTopology?.node ?? []).some((n) => DYNAMIC_OPS.has(n.op));
   const inputs = {};
   for (const spec of request.inputs) inputs[spec.name] = await readInput(spec);
 

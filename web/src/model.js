@@ -177,14 +177,7 @@ function hasDynamicOps(model) {
 }
 
 async function infer(model, x, outputName) {
-  if (!model.needsAsync) {
-    try {
-      return tf.tidy(() => pick(model.predict(x), outputName));
-    } catch (err) {
-      if (!/executeAsync/.test(String(err.message ?? err))) throw err;
-      model.needsAsync = true;
-    }
-  }
+  if (!model.needsAsync) return tf.tidy(() => pick(model.predict(x), outputName));
   const result = await model.executeAsync(x);
   const y = pick(result, outputName);
   tf.dispose((result instanceof tf.Tensor ? [] : Object.values(result)).filter((t) => t !== y));
