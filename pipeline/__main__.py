@@ -8,6 +8,7 @@ python -m pipeline run --model my.keras --samples my.npz --name mine
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import re
 import sys
@@ -193,6 +194,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was published", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not disk_full(exc):
+            raise
+        where = f" writing {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(
+            f"error: no space left on the device{where}; the run stopped, its staged files were "
+            "removed and nothing was published",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def disk_full(exc: BaseException) -> bool:
+    """ENOSPC or EDQUOT, raised by Python or reported in TensorFlow's or a converter's message."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
 
 
 if __name__ == "__main__":

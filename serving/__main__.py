@@ -95,6 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
         int,
     )
     flag(
+        "idle_timeout_seconds",
+        60.0,
+        "close a REST or gRPC connection with no request in flight after this long (extension)",
+        float,
+    )
+    flag(
+        "max_inflight_request_bytes",
+        256 << 20,
+        "request bytes held at once, REST and gRPC; more wait unread (extension)",
+        int,
+    )
+    flag(
         "model_threads",
         0,
         "threads running model calls; 0: batch threads or cores (extension)",
@@ -133,6 +145,13 @@ def options_from(args):
         )
     if args.max_image_pixels < 0:
         raise ConfigError("--max_image_pixels must be 0 (no limit) or more")
+    if args.max_inflight_request_bytes < args.max_request_bytes:
+        raise ConfigError(
+            "--max_inflight_request_bytes must be at least --max_request_bytes "
+            f"({args.max_request_bytes})"
+        )
+    if args.idle_timeout_seconds <= 0:
+        raise ConfigError("--idle_timeout_seconds must be more than 0")
     if args.batching_parameters_file and not args.enable_batching:
         raise ConfigError("--batching_parameters_file needs --enable_batching")
     batching = None
@@ -166,6 +185,8 @@ def options_from(args):
         ),
         enable_serialization_as_tensor_content=args.enable_serialization_as_tensor_content,
         max_image_pixels=args.max_image_pixels,
+        idle_timeout_seconds=args.idle_timeout_seconds,
+        max_inflight_request_bytes=args.max_inflight_request_bytes,
     )
 
 

@@ -23,6 +23,7 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
+from serving.admission import counting, finish_call
 from serving.config import ConfigError, model_specs
 from serving.errors import ServingError, invalid, unavailable
 from serving.servable import CLASSIFY_METHOD, REGRESS_METHOD, Servable, Signature, examples_of
@@ -74,6 +75,7 @@ class _Base:
                 grpc.StatusCode.INTERNAL, f"Internal error: {type(e).__name__}: {e}"
             )
         finally:
+            finish_call()
             self.service.metrics.request(name, api, "GRPC", status, time.perf_counter() - start)
 
 
@@ -162,18 +164,22 @@ class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServ
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not supported")
 
 
+PREDICTION_SERVICE = prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"]
+
+
 def add_prediction_service(servicer: PredictionService, server: grpc.aio.Server) -> None:
     """What prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server registers, from
-    the same service descriptor, except that Predict has no serializer: its answer is already
-    the serialized PredictResponse (serving/tensor_proto.py)."""
-    service = prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"]
+    the same service descriptor, except that Predict has no serializer (its answer is already
+    the serialized PredictResponse, serving/tensor_proto.py) and requests are counted against
+    the server's request budget (serving/admission.py)."""
+    service = PREDICTION_SERVICE
     handlers = {}
     for method in service.methods:
         request = message_factory.GetMessageClass(method.input_type)
         response = message_factory.GetMessageClass(method.output_type)
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             getattr(servicer, method.name),
-            request_deserializer=request.FromString,
+            request_deserializer=counting(request.FromString),
             response_serializer=None if method.name == "Predict" else response.SerializeToString,
         )
     server.add_generic_rpc_handlers(

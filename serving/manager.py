@@ -57,6 +57,7 @@ class Model:
     spec: ModelSpec
     versions: dict[int, VersionEntry] = field(default_factory=dict)
     seen: dict[int, tuple] = field(default_factory=dict)  # fingerprints from the last scan
+    scan_error: str | None = None  # why the base path could not be listed, while it cannot
     labels: dict[str, int] = field(default_factory=dict)
 
     def available(self) -> list[int]:
@@ -78,13 +79,10 @@ def fingerprint(path: Path) -> tuple:
 
 
 def scan(base: Path) -> dict[int, tuple]:
-    """Version directories under a model base path, with fingerprints of the complete ones."""
+    """Version directories under a model base path, with fingerprints of the complete ones.
+    OSError when the base path cannot be listed (gone, unreadable, an unreachable volume)."""
     found = {}
-    try:
-        children = list(base.iterdir())
-    except OSError:
-        return found
-    for child in children:
+    for child in list(base.iterdir()):
         if child.name.isdigit() and child.is_dir() and (child / "saved_model.pb").is_file():
             found[int(child.name)] = fingerprint(child)
     return found
@@ -149,7 +147,26 @@ class ModelManager:
     # -- reconciliation ---------------------------------------------------------------------
 
     def _reconcile(self, model: Model, first: bool) -> None:
-        found = scan(model.spec.base_path)
+        base = model.spec.base_path
+        try:
+            found = scan(base)
+        except OSError as e:
+            # As TF Serving: a poll that cannot list the base path changes nothing, so a volume
+            # that went away or became unreadable does not unload what is serving. Said once.
+            reason = f"cannot list the base path {base}: {e.strerror or e}"
+            if reason != model.scan_error:
+                up = model.available()
+                log.error(
+                    "model %s: %s; %s",
+                    model.spec.name,
+                    reason,
+                    f"versions {up} go on serving" if up else "no version is available",
+                )
+            model.scan_error = reason
+            return
+        if model.scan_error is not None:
+            log.info("model %s: the base path %s can be listed again", model.spec.name, base)
+            model.scan_error = None
         previous, model.seen = model.seen, found
         for version, entry in model.versions.items():
             if entry.error is not None and version in found and found[version] != entry.fingerprint:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 
 LATENCY_BUCKETS_US = tuple(10 * 1.8**i for i in range(33))
 BATCH_BUCKETS = tuple(float(2**i) for i in range(11))  # 1 .. 1024 examples
@@ -22,6 +23,10 @@ REQUEST_LATENCY = ":tensorflow:serving:request_latency"
 BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
 LOAD_ATTEMPTS = ":tensorflow:cc:saved_model:load_attempt_count"
 LOAD_LATENCY = ":tensorflow:cc:saved_model:load_latency"
+# this server's own gauges (TF Serving has none of these): the request budget, serving/admission.py
+BYTES_HELD = ":model_server:request_bytes_held"
+BYTES_HELD_PEAK = ":model_server:request_bytes_held_peak"
+REQUESTS_WAITING = ":model_server:requests_waiting_for_budget"
 
 
 class _Histogram:
@@ -47,6 +52,7 @@ class Metrics:
             LOAD_ATTEMPTS: ("model_path", "status"),
             LOAD_LATENCY: ("model_path",),
         }
+        self._gauges: dict[str, Callable[[], float]] = {}
         self._bounds = {
             REQUEST_LATENCY: LATENCY_BUCKETS_US,
             BATCH_SIZE: BATCH_BUCKETS,
@@ -78,8 +84,14 @@ class Metrics:
         if ok:
             self._observe(LOAD_LATENCY, (path,), seconds * 1e6)
 
+    def gauge(self, name: str, read: Callable[[], float]) -> None:
+        """A value read when the metrics are rendered."""
+        self._gauges[name] = read
+
     def render(self) -> bytes:
         lines = []
+        for name, read in sorted(self._gauges.items()):
+            lines += [f"# TYPE {name} gauge", f"{name} {read():g}"]
         with self._lock:
             names = sorted({*self._counters, *self._histograms})
             for name in names:

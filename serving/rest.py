@@ -19,6 +19,7 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from serving import json_tensor
+from serving.admission import Budget
 from serving.errors import ServingError, invalid, unavailable
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from serving.service import METHODS, Service, Target, within_deadline
@@ -63,12 +64,16 @@ class RestApi:
         *,
         timeout_ms: int,
         max_request_bytes: int,
+        budget: Budget,
+        body_seconds: float,
         cors: bool,
         metrics_path: str | None,
     ):
         self.service = service
         self.timeout = timeout_ms / 1000 if timeout_ms > 0 else None
         self.max_request_bytes = max_request_bytes
+        self.budget = budget
+        self.body_seconds = body_seconds  # a body must arrive within this of its headers
         self.cors = cors
         self.metrics_path = metrics_path
 
@@ -141,12 +146,14 @@ class RestApi:
                 raise unavailable("Server is shutting down")
             label = unquote(m["label"]) if m["label"] else None
             target = Target(name, _version(m["version"]), label)
-            body = await self._body(request)
-            text = await within_deadline(self.timeout, self._handle(verb, target, body))
+            text = await within_deadline(self.timeout, self._answer(request, verb, target))
             return web.Response(text=text, content_type=_JSON)
         except ServingError as e:
             status = e.code_name
-            return _error(e)
+            response = _error(e)
+            if e.http_status == 408:  # the rest of a late body is not worth waiting for
+                response.force_close()
+            return response
         except TimeoutError:
             status = "DEADLINE_EXCEEDED"
             return _json({"error": "Request timed out (--rest_api_timeout_in_ms)"}, 504)
@@ -157,13 +164,33 @@ class RestApi:
         finally:
             self.service.metrics.request(name, verb, "REST", status, time.perf_counter() - start)
 
-    async def _body(self, request: web.Request):
-        if request.content_length is not None and request.content_length > self.max_request_bytes:
-            raise _too_large(request.content_length, self.max_request_bytes)
+    async def _answer(self, request: web.Request, verb: str, target: Target) -> str:
+        """Wait for the body's bytes to fit the server's budget, then read, parse and run it."""
+        size = request.content_length
+        if size is not None and size > self.max_request_bytes:
+            raise _too_large(size, self.max_request_bytes)
+        size = self.max_request_bytes if size is None else size  # chunked: as large as allowed
+        await self.budget.reserve(size)
         try:
-            raw = await request.read()
+            return await self._handle(verb, target, await self._body(request))
+        finally:
+            self.budget.release(size)
+
+    async def _body(self, request: web.Request):
+        try:
+            if request.content.is_eof():  # all of it is here already: no timer needed
+                raw = await request.read()
+            else:
+                raw = await within_deadline(self.body_seconds, request.read())
         except web.HTTPRequestEntityTooLarge as e:
             raise _too_large(None, self.max_request_bytes) from e
+        except TimeoutError:
+            raise ServingError(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"Request body not received within {self.body_seconds:g} s of its headers "
+                "(--idle_timeout_seconds)",
+                http=408,
+            ) from None
         return json_tensor.loads(raw)
 
     async def _handle(self, verb: str, target: Target, body) -> str:

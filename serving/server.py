@@ -15,10 +15,16 @@ import grpc
 from aiohttp import web
 from tensorflow_serving.apis import model_service_pb2_grpc
 
+from serving.admission import Budget, GrpcAdmission
 from serving.batching import BatchingParameters
 from serving.config import ConfigError, ModelSpec, read_model_config_file
 from serving.errors import ServingError
-from serving.grpc_service import ModelService, PredictionService, add_prediction_service
+from serving.grpc_service import (
+    PREDICTION_SERVICE,
+    ModelService,
+    PredictionService,
+    add_prediction_service,
+)
 from serving.images import DEFAULT_MAX_PIXELS
 from serving.manager import ModelManager
 from serving.metrics import Metrics
@@ -49,6 +55,8 @@ class Options:
     session_threads: tuple[int, int] = (0, 0)  # --tensorflow_intra/inter_op_parallelism
     enable_serialization_as_tensor_content: bool = False  # gRPC Predict outputs as raw bytes
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # largest image a request may have decoded; 0: any
+    idle_timeout_seconds: float = 60.0  # a connection with no request in flight is closed after
+    max_inflight_request_bytes: int = 256 << 20  # request bytes held at once, REST and gRPC
 
 
 async def serve(options: Options) -> None:
@@ -60,12 +68,16 @@ async def serve(options: Options) -> None:
     manager = await _load_models(options, loader, metrics)
     _freeze_startup_objects()
     service = Service(manager, workers, metrics, options.batching, options.max_image_pixels)
+    budget = Budget(options.max_inflight_request_bytes)
+    budget.report_to(metrics)
 
     async def reload(specs: list[ModelSpec]) -> None:
         await loop.run_in_executor(loader, manager.configure, specs)
 
-    grpc_server = await _start_grpc(options, service, reload)
-    runner = await _start_rest(options, service, grpc_server) if options.rest_api_port else None
+    grpc_server = await _start_grpc(options, service, budget, reload)
+    runner = (
+        await _start_rest(options, service, budget, grpc_server) if options.rest_api_port else None
+    )
     tasks = _start_polling(options, manager, loader, reload)
     _log_serving(options, manager, rest=runner is not None)
 
@@ -110,14 +122,23 @@ def _freeze_startup_objects() -> None:
     gc.set_threshold(50_000, 10, 10)
 
 
-async def _start_grpc(options: Options, service: Service, reload) -> grpc.aio.Server:
+async def _start_grpc(
+    options: Options, service: Service, budget: Budget, reload
+) -> grpc.aio.Server:
     """The PredictionService and ModelService on --port, started."""
+    # a call reserves this much before its message is read: see serving/admission.py
+    share = max(1, min(options.max_request_bytes, options.max_inflight_request_bytes // 8))
     grpc_server = grpc.aio.server(
+        interceptors=[GrpcAdmission(budget, share, (PREDICTION_SERVICE.full_name,))],
         options=[
             ("grpc.max_receive_message_length", options.max_request_bytes),
             ("grpc.max_send_message_length", -1),
             ("grpc.so_reuseport", 0),
-        ]
+            # A connection that never says hello (no HTTP/2 preface) and one that sits with no call
+            # in flight are closed after the idle timeout: silent clients cannot pile up.
+            ("grpc.server_handshake_timeout_ms", int(options.idle_timeout_seconds * 1000)),
+            ("grpc.max_connection_idle_ms", int(options.idle_timeout_seconds * 1000)),
+        ],
     )
     add_prediction_service(
         PredictionService(service, options.enable_serialization_as_tensor_content), grpc_server
@@ -134,18 +155,25 @@ async def _start_grpc(options: Options, service: Service, reload) -> grpc.aio.Se
 
 
 async def _start_rest(
-    options: Options, service: Service, grpc_server: grpc.aio.Server
+    options: Options, service: Service, budget: Budget, grpc_server: grpc.aio.Server
 ) -> web.AppRunner:
     """The REST API on --rest_api_port, started; gRPC is stopped again if the port is taken."""
     rest = RestApi(
         service,
         timeout_ms=options.rest_api_timeout_in_ms,
         max_request_bytes=options.max_request_bytes,
+        budget=budget,
+        body_seconds=options.idle_timeout_seconds,
         cors=options.rest_api_enable_cors_support,
         metrics_path=options.metrics_path,
     )
     runner = web.AppRunner(
-        rest.app(), access_log=None, shutdown_timeout=options.shutdown_grace_seconds
+        rest.app(),
+        access_log=None,
+        shutdown_timeout=options.shutdown_grace_seconds,
+        # from the connection's start and after each answer: a client that sends nothing, or
+        # only part of its headers, is closed once this passes
+        keepalive_timeout=options.idle_timeout_seconds,
     )
     await runner.setup()
     try:

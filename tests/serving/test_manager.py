@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import pytest
@@ -66,3 +67,28 @@ def test_a_failed_version_is_retried_only_when_its_files_change(repo, base):
     manager.sync()
     manager.sync()
     assert available(manager) == [2]
+
+
+def test_a_base_path_that_cannot_be_listed_changes_nothing_and_is_said_once(repo, base, caplog):
+    """A volume gone or unreadable (as the container's user) keeps the loaded versions serving;
+    the log says so once, and once more when the base path can be listed again."""
+    caplog.set_level(logging.INFO, "serving")
+    add(repo, base, 1)
+    manager = ModelManager(warmup=False)
+    manager.configure([ModelSpec("digits", base)], first=True)
+    moved = base.parent / "elsewhere"
+    base.rename(moved)  # what an unreadable or unmounted volume looks like to the poll
+    for _ in range(3):
+        manager.sync()
+    assert available(manager) == [1]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [
+        f"model digits: cannot list the base path {base}: No such file or directory; "
+        "versions [1] go on serving"
+    ]
+    moved.rename(base)
+    add(repo, base, 2)
+    manager.sync()
+    manager.sync()
+    assert available(manager) == [2]
+    assert f"model digits: the base path {base} can be listed again" in caplog.text
