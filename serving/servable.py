@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, NoReturn
 import grpc
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
@@ -256,12 +257,7 @@ class Servable:
         if not path.exists():
             return 0
         count = 0
-        for i, raw in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()):
-            if i >= MAX_WARMUP_RECORDS:
-                raise invalid(
-                    f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS})"
-                )
-            log = prediction_log_pb2.PredictionLog.FromString(raw)
+        for log in _warmup_records(path):
             kind = log.WhichOneof("log_type")
             if kind is None:
                 continue
@@ -287,6 +283,25 @@ class Servable:
                 self.run(sig, checked)
                 count += 1
         return count
+
+
+def _warmup_records(path: Path) -> list[prediction_log_pb2.PredictionLog]:
+    """The warm-up file's PredictionLogs, all read before any is replayed: a torn or corrupt
+    file fails the version with one line (DATA_LOSS), whatever record it breaks at."""
+    logs = []
+    try:
+        for i, raw in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()):
+            if i >= MAX_WARMUP_RECORDS:
+                raise invalid(
+                    f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS})"
+                )
+            logs.append(prediction_log_pb2.PredictionLog.FromString(raw))
+    except (tf.errors.OpError, DecodeError) as e:
+        text = (getattr(e, "message", None) or str(e)).strip().splitlines()[0]
+        raise ServingError(
+            grpc.StatusCode.DATA_LOSS, f"the warm-up file {WARMUP_FILE} cannot be read: {text}"
+        ) from e
+    return logs
 
 
 def _name_error(sig: Signature, inputs: dict[str, np.ndarray]) -> NoReturn:

@@ -34,7 +34,10 @@ FIXTURE_MARKERS = {
 # web_url reaches built and model_server through request.getfixturevalue, which fixturenames
 # cannot see; it needs neither when WEB_URL points the browser tests at a running deployment.
 DYNAMIC_MARKERS = {"web_url": ("model", "server")}
-FOLDER_MARKERS = {Path(__file__).parent / "system" / "containers": "containers"}
+FOLDER_MARKERS = {
+    Path(__file__).parent / "system" / "containers": "containers",
+    Path(__file__).parent / "system" / "faults": "containers",
+}
 
 
 def pytest_collection_modifyitems(items):
