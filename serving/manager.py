@@ -215,8 +215,6 @@ class ModelManager:
             log.error("failed to load %s version %d: %s", name, version, entry.error.message)
             self._on_load(str(path), time.perf_counter() - start, False)
             return
-        gc.collect()
-        gc.freeze()  # the new graph's objects join the long-lived ones (see server.serve)
         entry.servable = servable
         entry.state = State.AVAILABLE  # the swap: requests for "latest" now resolve here
         log.info("loaded %s version %d in %.2f s", name, version, time.perf_counter() - start)
@@ -228,6 +226,12 @@ class ModelManager:
             entry.servable.batchers.clear()  # they refer back to it; in-flight ones hold their own
         entry.servable = None  # in-flight requests keep their own reference until they finish
         entry.state = State.END
+        # A version's graph and session sit in reference cycles, which only the cyclic collector
+        # frees, and the server's raised thresholds (server._freeze_startup_objects) seldom run a
+        # full collection: collect now, on the loader thread. Versions are never frozen, so this
+        # walks what was loaded after start-up (a few thousand objects a version), not TensorFlow's
+        # frozen ones. A version an in-flight request still holds goes at the next unload.
+        gc.collect()
         log.info("unloaded %s version %d", model.spec.name, entry.version)
 
     # -- lookups for requests ----------------------------------------------------------------
