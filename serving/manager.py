@@ -54,6 +54,10 @@ class VersionEntry:
 
 @dataclass
 class Model:
+    """One configured model. `versions` (like ModelManager.models) is replaced, never changed in
+    place: request handlers iterate it on the event loop while the loader thread adds to it, and
+    a dict that changes size under an iteration raises RuntimeError in the request."""
+
     spec: ModelSpec
     versions: dict[int, VersionEntry] = field(default_factory=dict)
     seen: dict[int, tuple] = field(default_factory=dict)  # fingerprints from the last scan
@@ -113,17 +117,15 @@ class ModelManager:
         """Adopt a new model list: new models load, dropped ones unload, labels are checked."""
         with self._lock:
             wanted = {s.name: s for s in specs}
-            for name in list(self.models):
-                if name not in wanted:
-                    model = self.models.pop(name)
-                    for entry in model.versions.values():
-                        self._unload(model, entry)
+            models = {}
             for name, spec in wanted.items():
-                model = self.models.get(name)
-                if model is None:
-                    self.models[name] = Model(spec)
-                else:
-                    model.spec = spec
+                models[name] = self.models.get(name) or Model(spec)
+                models[name].spec = spec
+            dropped = [m for name, m in self.models.items() if name not in wanted]
+            self.models = models  # a new dict (see Model)
+            for model in dropped:
+                for entry in model.versions.values():
+                    self._unload(model, entry)
             for model in self.models.values():
                 self._reconcile(model, first=True)
             for model in self.models.values():
@@ -202,7 +204,7 @@ class ModelManager:
     def _load(self, model: Model, version: int, path: Path, files: tuple) -> None:
         name = model.spec.name
         entry = VersionEntry(version, State.LOADING, fingerprint=files)
-        model.versions[version] = entry
+        model.versions = {**model.versions, version: entry}  # a new dict (see Model)
         start = time.perf_counter()
         try:
             servable = Servable(name, version, path, self._threads)

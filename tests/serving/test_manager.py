@@ -57,6 +57,27 @@ def test_an_unloaded_version_is_freed_at_once(repo, base):
     assert servable() is None and graph() is None
 
 
+def test_loading_a_version_or_a_model_never_changes_a_dict_a_request_is_reading(repo, base):
+    """Requests iterate the versions (the latest) and the models (readiness) on the event loop
+    while the loader thread loads: the dicts they hold must not change size under them.
+    bench-soak met it as an HTTP 500, "dictionary changed size during iteration"."""
+    add(repo, base, 1)
+    manager = ModelManager(warmup=False)
+    manager.configure([ModelSpec("digits", base)], first=True)
+    versions = iter(manager.models["digits"].versions.values())
+    models = iter(manager.models)
+    add(repo, base, 2)
+    manager.sync()
+    manager.sync()
+    other = base.parent / "other"
+    other.mkdir()
+    add(repo, other, 1)
+    manager.configure([ModelSpec("digits", base), ModelSpec("other", other)])
+    assert available(manager) == [2] and available(manager, "other") == [1]
+    assert [entry.version for entry in versions] == [1]  # what the request started with
+    assert list(models) == ["digits"]
+
+
 def test_policies_all_and_specific(repo, base):
     for v in (1, 2, 3):
         add(repo, base, v)
