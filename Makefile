@@ -16,7 +16,7 @@ export UV_COMPILE_BYTECODE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: help setup all train export convert verify report zoo test unit lint format bench bench-pipeline bench-edge clean
-.PHONY: serve test-serving bench-serving images integration docker-up docker-down
+.PHONY: serve test-serving bench-serving bench-soak images integration docker-up docker-down
 
 # The browser demo (web/): npm tree, Debian's chromium for the browser tests, the model server /v1/
 # is proxied to by `make web-dev`.
@@ -113,7 +113,7 @@ format: setup ## fix style and formatting
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: bench-edge bench-serving bench-pipeline bench-web ## run every benchmark; writes models/reports/<name>/bench.md
+bench: bench-edge bench-serving bench-pipeline bench-web ## run every benchmark but bench-soak; writes models/reports/<name>/bench.md
 
 bench-serving: setup /usr/bin/wrk ## the server under wrk load vs an HTTP floor and naive Keras; writes bench-serving.md
 	$(PY) -m bench.serving --name $(NAME)
@@ -121,6 +121,11 @@ bench-serving: setup /usr/bin/wrk ## the server under wrk load vs an HTTP floor 
 /usr/bin/wrk:
 	@[ "$$(id -u)" = 0 ] || { echo "wrk is missing: apt-get install wrk (needs root)"; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+
+# Not part of `make bench`: it checks that the server holds up, not how fast it is, and takes minutes.
+SOAK_SECONDS ?= 120
+bench-soak: setup ## the server under load while versions come and go and its config reloads (SOAK_SECONDS=120); writes bench-soak.md
+	$(PY) -m bench.soak --name $(NAME) --seconds $(SOAK_SECONDS)
 
 bench-pipeline: setup ## seconds per stage of a full run
 	$(PY) -m bench.pipeline --name $(NAME)

@@ -54,6 +54,10 @@ class VersionEntry:
 
 @dataclass
 class Model:
+    """One configured model. `versions` (like ModelManager.models) is replaced, never changed in
+    place: request handlers iterate it on the event loop while the loader thread adds to it, and
+    a dict that changes size under an iteration raises RuntimeError in the request."""
+
     spec: ModelSpec
     versions: dict[int, VersionEntry] = field(default_factory=dict)
     seen: dict[int, tuple] = field(default_factory=dict)  # fingerprints from the last scan
@@ -111,17 +115,15 @@ class ModelManager:
         """Adopt a new model list: new models load, dropped ones unload, labels are checked."""
         with self._lock:
             wanted = {s.name: s for s in specs}
-            for name in list(self.models):
-                if name not in wanted:
-                    model = self.models.pop(name)
-                    for entry in model.versions.values():
-                        self._unload(model, entry)
+            models = {}
             for name, spec in wanted.items():
-                model = self.models.get(name)
-                if model is None:
-                    self.models[name] = Model(spec)
-                else:
-                    model.spec = spec
+                models[name] = self.models.get(name) or Model(spec)
+                models[name].spec = spec
+            dropped = [m for name, m in self.models.items() if name not in wanted]
+            self.models = models  # a new dict (see Model)
+            for model in dropped:
+                for entry in model.versions.values():
+                    self._unload(model, entry)
             for model in self.models.values():
                 self._reconcile(model, first=True)
             for model in self.models.values():
@@ -219,7 +221,7 @@ class ModelManager:
     def _load(self, model: Model, version: int, path: Path, files: tuple) -> None:
         name = model.spec.name
         entry = VersionEntry(version, State.LOADING, fingerprint=files)
-        model.versions[version] = entry
+        model.versions = {**model.versions, version: entry}  # a new dict (see Model)
         start = time.perf_counter()
         try:
             servable = Servable(name, version, path, self._threads)
@@ -232,8 +234,6 @@ class ModelManager:
             log.error("failed to load %s version %d: %s", name, version, entry.error.message)
             self._on_load(str(path), time.perf_counter() - start, False)
             return
-        gc.collect()
-        gc.freeze()  # the new graph's objects join the long-lived ones (see server.serve)
         entry.servable = servable
         entry.state = State.AVAILABLE  # the swap: requests for "latest" now resolve here
         log.info("loaded %s version %d in %.2f s", name, version, time.perf_counter() - start)
@@ -245,6 +245,12 @@ class ModelManager:
             entry.servable.batchers.clear()  # they refer back to it; in-flight ones hold their own
         entry.servable = None  # in-flight requests keep their own reference until they finish
         entry.state = State.END
+        # A version's graph and session sit in reference cycles, which only the cyclic collector
+        # frees, and the server's raised thresholds (server._freeze_startup_objects) seldom run a
+        # full collection: collect now, on the loader thread. Versions are never frozen, so this
+        # walks what was loaded after start-up (a few thousand objects a version), not TensorFlow's
+        # frozen ones. A version an in-flight request still holds goes at the next unload.
+        gc.collect()
         log.info("unloaded %s version %d", model.spec.name, entry.version)
 
     # -- lookups for requests ----------------------------------------------------------------

@@ -74,7 +74,9 @@ def test_write_report_writes_its_file_then_collects(tmp_path):
     assert [p.name for p in tmp_path.glob(".tmp-*")] == []
 
 
-@pytest.mark.parametrize("module", ["pipeline", "edge", "serving", "baselines", "grpc_load", "web"])
+@pytest.mark.parametrize(
+    "module", ["pipeline", "edge", "serving", "baselines", "grpc_load", "web", "soak", "soak_load"]
+)
 def test_every_bench_module_answers_help(module):
     proc = subprocess.run(
         [PYTHON, "-m", f"bench.{module}", "--help"],
