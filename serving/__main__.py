@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     flag(
         "max_inflight_request_bytes",
-        256 << 20,
+        64 << 20,
         "request bytes held at once, REST and gRPC; more wait unread (extension)",
         int,
     )

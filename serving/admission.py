@@ -10,12 +10,15 @@ largest body, --max_request_bytes, when the body is chunked). gRPC learns a mess
 reading it: a call reserves a share of the budget before its message is read (the interceptor),
 and exchanges it for the message's real size once read (the deserializer). At most
 `budget / share` calls are being read at once, so the bytes held stay under
-budget + (budget / share) * (largest message - share): twice the budget with the defaults.
+budget + (budget / share) * (largest message - share): 512 MiB with the defaults (a 64 MiB budget,
+an eighth of it a share, 64 MiB messages). Requests that wait cost what the transport buffered for
+them: nothing more for REST, part of a gRPC stream's flow-control window.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections import deque
 from collections.abc import Callable
@@ -52,7 +55,8 @@ class Budget:
             if waiter.done() and not waiter.cancelled():
                 self.release(size)  # granted just as the wait was cancelled
             else:
-                self._waiting.remove((size, waiter))
+                with contextlib.suppress(ValueError):  # _grant may have dropped it already
+                    self._waiting.remove((size, waiter))
                 self._grant()  # the head may have been blocking others that now fit
             raise
 
@@ -79,7 +83,7 @@ class Budget:
     def _grant(self) -> None:
         while self._waiting:
             size, waiter = self._waiting[0]
-            if waiter.done():  # cancelled: its own handler removes it
+            if waiter.done():  # cancelled (its deadline passed, its client went away)
                 self._waiting.popleft()
                 continue
             if self.held and self.held + size > self.limit:

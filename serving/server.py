@@ -56,7 +56,7 @@ class Options:
     enable_serialization_as_tensor_content: bool = False  # gRPC Predict outputs as raw bytes
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # largest image a request may have decoded; 0: any
     idle_timeout_seconds: float = 60.0  # a connection with no request in flight is closed after
-    max_inflight_request_bytes: int = 256 << 20  # request bytes held at once, REST and gRPC
+    max_inflight_request_bytes: int = 64 << 20  # request bytes held at once, REST and gRPC
 
 
 async def serve(options: Options) -> None:

@@ -20,6 +20,8 @@ import time
 
 import pytest
 
+from tests.serving.conftest import Rest
+
 pytestmark = pytest.mark.containers
 
 
@@ -60,6 +62,10 @@ def test_a_version_deleted_while_it_serves_hands_over_to_the_previous_one(
         server.wait_for(lambda: server.status() == {"1": "AVAILABLE", "2": "END"})
         loop.wait_answers(20)
     assert loop.lost == [] and loop.wrong == [] and loop.retries == 0
+    code, _, doc = Rest(server.rest_port).post(
+        "/v1/models/digits/versions/2:predict", {"instances": volume.x.tolist()}
+    )
+    assert (code, doc) == (404, {"error": "Servable not found for request: Specific(digits, 2)"})
 
 
 def test_an_unreadable_models_volume_keeps_the_loaded_versions_serving(start, volume, client_loop):
