@@ -16,7 +16,7 @@ export UV_COMPILE_BYTECODE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: help setup all train export convert verify report zoo test unit lint format bench bench-pipeline bench-edge clean
-.PHONY: serve test-serving bench-serving bench-soak images integration docker-up docker-down
+.PHONY: serve test-serving bench-serving bench-soak images integration faults docker-up docker-down
 
 # The browser demo (web/): npm tree, Debian's chromium for the browser tests, the model server /v1/
 # is proxied to by `make web-dev`.

@@ -206,11 +206,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def disk_full(exc: BaseException) -> bool:
-    """ENOSPC or EDQUOT, raised by Python or reported in TensorFlow's or a converter's message."""
+def disk_full(exc: BaseException | None) -> bool:
+    """ENOSPC or EDQUOT, raised by Python or reported in TensorFlow's or a converter's message,
+    or the cause of the error that was raised."""
+    if exc is None:
+        return False
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
-    return "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
+    if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+        return True
+    return disk_full(exc.__cause__ or exc.__context__)
 
 
 if __name__ == "__main__":

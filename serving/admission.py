@@ -13,6 +13,11 @@ and exchanges it for the message's real size once read (the deserializer). At mo
 budget + (budget / share) * (largest message - share): 512 MiB with the defaults (a 64 MiB budget,
 an eighth of it a share, 64 MiB messages). Requests that wait cost what the transport buffered for
 them: nothing more for REST, part of a gRPC stream's flow-control window.
+
+Slow senders block nobody: a REST body still arriving after a second gives its place back and
+queues again once it is complete; a gRPC call whose message has not arrived after two seconds
+gives its share back and counts its message once read. Such late arrivals can take the bytes held
+past the bound above, by what they send; --idle_timeout_seconds ends a REST body that stalls.
 """
 
 from __future__ import annotations
@@ -126,14 +131,20 @@ class Ticket:
 class GrpcAdmission(grpc.aio.ServerInterceptor):
     """Holds each call to the services named until its share of the budget is free."""
 
-    def __init__(self, budget: Budget, share: int, services: tuple[str, ...], unread_seconds=2.0):
+    def __init__(
+        self, budget: Budget, share: int, services: tuple[str, ...], unread_seconds: float = 2.0
+    ):
         self.budget, self.share, self.unread_seconds = budget, share, unread_seconds
         self._prefixes = tuple(f"/{s}/" for s in services)
 
     async def intercept_service(self, continuation, handler_call_details):
         if handler_call_details.method.startswith(self._prefixes):
             await self.budget.reserve(self.share)
-            _TICKET.set(Ticket(self.budget, self.share, self.unread_seconds))
+            ticket = Ticket(self.budget, self.share, self.unread_seconds)
+            _TICKET.set(ticket)
+            # However the call ends (answered, aborted before any handler ran, cancelled by the
+            # client), its task ends, and the bytes go back.
+            asyncio.current_task().add_done_callback(lambda _task: ticket.close())
         return await continuation(handler_call_details)
 
 

@@ -6,6 +6,7 @@ curl -d '{"instances": [[[[0.0], ...]]]}' localhost:8501/v1/models/digits:predic
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -39,6 +40,8 @@ _POST = re.compile(
     r":(?P<verb>classify|regress|predict)"
 )
 _INT64_MAX = (1 << 63) - 1
+# how long a body still arriving may keep its place in the request budget (serving/admission.py)
+UPLOAD_GRACE_SECONDS = 1.0
 _JSON = "application/json"
 
 
@@ -156,7 +159,10 @@ class RestApi:
             return response
         except TimeoutError:
             status = "DEADLINE_EXCEEDED"
-            return _json({"error": "Request timed out (--rest_api_timeout_in_ms)"}, 504)
+            response = _json({"error": "Request timed out (--rest_api_timeout_in_ms)"}, 504)
+            if not request.content.is_eof():  # its body was still arriving: not worth waiting for
+                response.force_close()
+            return response
         except Exception as e:  # a bug must cost one request, never the server
             log.exception("internal error answering %s", request.path)
             status = "INTERNAL"
@@ -165,23 +171,41 @@ class RestApi:
             self.service.metrics.request(name, verb, "REST", status, time.perf_counter() - start)
 
     async def _answer(self, request: web.Request, verb: str, target: Target) -> str:
-        """Wait for the body's bytes to fit the server's budget, then read, parse and run it."""
+        """Read the body within the server's budget of request bytes, then parse and run it."""
         size = request.content_length
         if size is not None and size > self.max_request_bytes:
             raise _too_large(size, self.max_request_bytes)
-        size = self.max_request_bytes if size is None else size  # chunked: as large as allowed
-        await self.budget.reserve(size)
+        held, reading = 0, None
         try:
-            return await self._handle(verb, target, await self._body(request))
-        finally:
-            self.budget.release(size)
-
-    async def _body(self, request: web.Request):
-        try:
-            if request.content.is_eof():  # all of it is here already: no timer needed
+            if request.content.is_eof():  # all here already (any small body): count what it is
                 raw = await request.read()
-            else:
-                raw = await within_deadline(self.body_seconds, request.read())
+                await self.budget.reserve(len(raw))
+                held = len(raw)
+            else:  # still arriving: wait unread until its declared size fits (chunked: the most)
+                want = self.max_request_bytes if size is None else size
+                await self.budget.reserve(want)
+                held = want
+                reading = asyncio.ensure_future(self._read(request))
+                await asyncio.wait({reading}, timeout=UPLOAD_GRACE_SECONDS)
+                if not reading.done():
+                    # A slow upload gives its place back and queues again once its body is
+                    # here, so a client that declares a large body and dawdles blocks nobody.
+                    self.budget.release(held)
+                    held = 0
+                    await asyncio.wait({reading})
+                    await self.budget.reserve(len(reading.result()))
+                    held = len(reading.result())
+                raw = reading.result()
+            return await self._handle(verb, target, json_tensor.loads(raw))
+        finally:
+            if reading is not None:
+                reading.cancel()  # a no-op once done; the request's deadline may have passed
+            if held:
+                self.budget.release(held)
+
+    async def _read(self, request: web.Request) -> bytes:
+        try:
+            return await within_deadline(self.body_seconds, request.read())
         except web.HTTPRequestEntityTooLarge as e:
             raise _too_large(None, self.max_request_bytes) from e
         except TimeoutError:
@@ -191,7 +215,6 @@ class RestApi:
                 "(--idle_timeout_seconds)",
                 http=408,
             ) from None
-        return json_tensor.loads(raw)
 
     async def _handle(self, verb: str, target: Target, body) -> str:
         if not isinstance(body, dict):

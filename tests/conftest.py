@@ -24,7 +24,7 @@ FIXTURE_MARKERS = {
     "gru": "model",  # trains a recurrent model and runs the pipeline on it
     "two_input_tflite": "model",  # tests/mobile/test_cli.py: exports and converts a model
     "text_model": "model",  # tests/pipeline/test_any_model.py: a text model through the pipeline
-    "small_model": "model",  # tests/pipeline/test_nothing_lost.py: runs the pipeline, killed and at once
+    "small_model": "model",  # tests/pipeline/conftest.py: a quick model for runs killed, at once, disk full
     "server": "server",  # tests/serving/conftest.py: the session's server process
     "start_server": "server",  # tests/serving/conftest.py: a server per test
     "run_server": "server",  # tests/serving/conftest.py: `python -m serving` to its exit

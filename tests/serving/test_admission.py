@@ -43,9 +43,9 @@ def test_waits_cancelled_together_reserve_nothing_and_let_the_next_in():
         doomed = [asyncio.create_task(budget.reserve(5)) for _ in range(20)]
         survivor = asyncio.create_task(budget.reserve(4))
         await _settle()
+        budget.release(10)  # grants the first two their turn...
         for task in doomed:
-            task.cancel()
-        budget.release(10)  # grants the first cancelled ones' turn before they run
+            task.cancel()  # ...and their deadlines pass before they run: nothing stays held
         await _settle()
         for task in doomed:
             with pytest.raises(asyncio.CancelledError):

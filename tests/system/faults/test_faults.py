@@ -75,7 +75,8 @@ def test_an_unreadable_models_volume_keeps_the_loaded_versions_serving(start, vo
         os.chmod(volume.base, 0o000)  # the container's user (uid 10001) can no longer list it
         try:
             volume.publish(2)  # root, on the host, can: invisible to the server for now
-            time.sleep(4)  # a few polls
+            server.wait_for(lambda: "cannot list the base path" in server.logs())
+            time.sleep(3)  # three more polls, which must not say it again
             loop.wait_answers(20)
             assert server.status() == {"1": "AVAILABLE"}
         finally:
