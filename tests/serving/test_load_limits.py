@@ -48,6 +48,21 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def assert_served(server, golden, signature_outputs) -> None:
+    """A REST and a gRPC prediction, each equal to the signature's answer."""
+    rest = Rest(server.rest_port)
+    code, _, doc = rest.post(PREDICT, {"instances": golden.x[:10].tolist()})
+    rest.conn.close()
+    assert code == 200, doc
+    np.testing.assert_allclose(as_np(doc["predictions"]), signature_outputs[:10], atol=1e-6)
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        answer = stub.Predict(predict_request(golden.x[:10]), timeout=30)
+    np.testing.assert_allclose(
+        tf.make_ndarray(answer.outputs["probabilities"]), signature_outputs[:10], atol=1e-6
+    )
+
+
 def test_silent_and_slow_connections_are_closed_after_the_idle_timeout_while_others_are_served(
     repo, start_server, golden, signature_outputs
 ):
@@ -69,17 +84,7 @@ def test_silent_and_slow_connections_are_closed_after_the_idle_timeout_while_oth
         )
         half_bodies.append(s)
 
-    # meanwhile, others are served: REST and gRPC answers equal the signature's
-    rest = Rest(server.rest_port)
-    code, _, doc = rest.post(PREDICT, {"instances": golden.x[:10].tolist()})
-    assert code == 200, doc
-    np.testing.assert_allclose(as_np(doc["predictions"]), signature_outputs[:10], atol=1e-6)
-    with grpc.insecure_channel(server.grpc_target) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        answer = stub.Predict(predict_request(golden.x[:10]), timeout=30)
-        np.testing.assert_allclose(
-            tf.make_ndarray(answer.outputs["probabilities"]), signature_outputs[:10], atol=1e-6
-        )
+    assert_served(server, golden, signature_outputs)  # meanwhile, others are served
     if time.monotonic() - opened > IDLE - 1:
         pytest.skip("this machine was too busy to check the connections before their timeout")
     received = Received()
@@ -241,16 +246,10 @@ def test_a_client_that_declares_a_large_body_and_dawdles_blocks_nobody(
         )
         stalled.append(s)
     time.sleep(0.5)
+    assert_served(server, golden, signature_outputs)
     rest = Rest(server.rest_port)
-    code, _, doc = rest.post(PREDICT, {"instances": golden.x[:10].tolist()})
-    assert code == 200, doc
-    np.testing.assert_allclose(as_np(doc["predictions"]), signature_outputs[:10], atol=1e-6)
     with grpc.insecure_channel(server.grpc_target) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        answer = stub.Predict(predict_request(golden.x[:10]), timeout=30)
-        np.testing.assert_allclose(
-            tf.make_ndarray(answer.outputs["probabilities"]), signature_outputs[:10], atol=1e-6
-        )
         multi = inference_pb2.MultiInferenceRequest()
         multi.tasks.add().model_spec.name = "digits"  # a few bytes, which must come back
         with pytest.raises(grpc.RpcError) as caught:  # aborted, never through the handlers
