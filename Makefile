@@ -102,7 +102,7 @@ docker-down: ## stop and remove what docker-up started
 integration: setup images ## container tests (tests/system/containers): each artifact in its own image
 	$(PY) -m pytest tests/system/containers -q
 
-faults: setup images ## the fault-injection tier (tests/system/faults): kills, deleted versions, bad volumes
+faults: setup images ## the fault-injection tier: a killed server, deleted versions, bad volumes and warm-up, a full disk
 	$(PY) -m pytest tests/system/faults tests/pipeline/test_disk_full.py -q
 
 test-serving: setup ## model server tests (tests/serving): real server processes, REST and gRPC

@@ -1,7 +1,7 @@
 """Faults injected under a client loop, in the model-server container: what users see for each.
 
 - The server process dies (SIGKILL): Docker's restart policy starts it again, it is healthy
-  within a minute, and a client that retries loses no request.
+  again within three minutes (about 20 s here), and a client that retries loses no request.
 - A version directory is deleted while it serves: the previous version is loaded, then the
   deleted one unloaded (status END); no request fails.
 - The models volume becomes unreadable: the loaded versions go on serving, the log says why once,
