@@ -103,8 +103,8 @@ class Ticket:
 
     def __init__(self, budget: Budget, share: int, unread_seconds: float):
         self.budget, self.size, self.read = budget, share, False
-        # A call whose message never arrives (the client went away, a read error) gives its share
-        # back after a while; a message read later is still counted, from then on.
+        # A message slow to arrive gives its share back after a while, so a slow sender blocks
+        # nobody; read later, it is counted from then on. A call that ends unread closes it.
         loop = asyncio.get_running_loop()
         self._expiry = loop.call_later(unread_seconds, self._expire)
 
@@ -153,21 +153,8 @@ def counting(deserialize: Callable[[bytes], object]) -> Callable[[bytes], object
 
     def read(raw: bytes):
         ticket = _TICKET.get()
-        if ticket is None:
-            return deserialize(raw)
-        ticket.received(len(raw))
-        try:
-            return deserialize(raw)
-        except Exception:  # the call ends here, before any handler could give the bytes back
-            ticket.close()
-            raise
+        if ticket is not None:
+            ticket.received(len(raw))
+        return deserialize(raw)
 
     return read
-
-
-def finish_call() -> None:
-    """The call is answered: give its bytes back (a no-op for calls the interceptor let pass)."""
-    ticket = _TICKET.get()
-    if ticket is not None:
-        ticket.close()
-        _TICKET.set(None)

@@ -23,7 +23,7 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
-from serving.admission import counting, finish_call
+from serving.admission import counting
 from serving.config import ConfigError, model_specs
 from serving.errors import ServingError, invalid, unavailable
 from serving.servable import CLASSIFY_METHOD, REGRESS_METHOD, Servable, Signature, examples_of
@@ -75,7 +75,6 @@ class _Base:
                 grpc.StatusCode.INTERNAL, f"Internal error: {type(e).__name__}: {e}"
             )
         finally:
-            finish_call()
             self.service.metrics.request(name, api, "GRPC", status, time.perf_counter() - start)
 
 

@@ -25,7 +25,7 @@ from tests.serving.test_hostile import rss_mib
 
 pytestmark = pytest.mark.server
 PREDICT = "/v1/models/digits:predict"
-IDLE = 6  # --idle_timeout_seconds in the first test
+IDLE = 10  # --idle_timeout_seconds in the first test
 
 
 class Received(dict):
@@ -68,31 +68,38 @@ def test_silent_and_slow_connections_are_closed_after_the_idle_timeout_while_oth
 ):
     server = start_server([f"--model_config_file={repo.config}", f"--idle_timeout_seconds={IDLE}"])
     baseline_fds = open_fds(server.proc.pid)
-    opened = time.monotonic()  # before the first connection: each one's clock starts at connect
-    # 300 each that never send a byte
-    rest_silent = [socket.create_connection(("127.0.0.1", server.rest_port)) for _ in range(300)]
-    grpc_silent = [socket.create_connection(("127.0.0.1", server.grpc_port)) for _ in range(300)]
+    opened = {}  # each connection's idle clock starts when it connects
+
+    def connect(port: int, send: bytes = b"") -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", port))
+        opened[s] = time.monotonic()
+        if send:
+            s.sendall(send)
+        return s
+
+    rest_silent = [connect(server.rest_port) for _ in range(300)]  # never send a byte
+    grpc_silent = [connect(server.grpc_port) for _ in range(300)]
     socks = rest_silent + grpc_silent
-    half_headers, half_bodies = [], []
-    for _ in range(20):  # slowloris: headers that never end, bodies that never arrive
-        s = socket.create_connection(("127.0.0.1", server.rest_port))
-        s.sendall(b"POST /v1/models/digits:predict HTTP/1.1\r\nHost: x\r\nContent-")
-        half_headers.append(s)
-        s = socket.create_connection(("127.0.0.1", server.rest_port))
-        s.sendall(
-            b"POST /v1/models/digits:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"
+    # slowloris: headers that never end, bodies that never arrive
+    half_headers = [
+        connect(server.rest_port, b"POST /v1/models/digits:predict HTTP/1.1\r\nHost: x\r\nContent-")
+        for _ in range(20)
+    ]
+    half_bodies = [
+        connect(
+            server.rest_port,
+            b"POST /v1/models/digits:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{",
         )
-        half_bodies.append(s)
+        for _ in range(20)
+    ]
 
     assert_served(server, golden, signature_outputs)  # meanwhile, others are served
-    if time.monotonic() - opened > IDLE - 1:
-        pytest.skip("this machine was too busy to check the connections before their timeout")
     received = Received()
-    early = {
-        what: [got for s in group if (got := received.closed(s)) is not None]
-        for what, group in (("silent", socks), ("headers", half_headers), ("body", half_bodies))
-    }
-    assert early == {"silent": [], "headers": [], "body": []}
+    now = time.monotonic()
+    young = [s for s, at in opened.items() if now - at < IDLE - 1]  # all, unless very busy
+    assert len(young) > len(opened) // 2, "connecting took longer than the idle timeout"
+    early = [s for s in young if received.closed(s) is not None]
+    assert early == [], f"{len(early)} connections closed before their idle timeout"
 
     deadline = time.monotonic() + 30
     waiting = socks + half_headers + half_bodies
@@ -133,6 +140,19 @@ MAX_REQUEST = 4 << 20
 BUDGET = 12 << 20
 
 
+def start_with_budget(start_server, repo, tmp_path, budget: int):
+    """A server on the repository with metrics on, MAX_REQUEST-byte requests and this budget."""
+    (tmp_path / "monitoring.config").write_text(MONITORING)
+    return start_server(
+        [
+            f"--model_config_file={repo.config}",
+            f"--monitoring_config_file={tmp_path / 'monitoring.config'}",
+            f"--max_request_bytes={MAX_REQUEST}",
+            f"--max_inflight_request_bytes={budget}",
+        ]
+    )
+
+
 def metric(rest: Rest, name: str) -> float:
     _, _, text = rest.get("/monitoring/prometheus/metrics")
     for line in text.splitlines():
@@ -162,15 +182,7 @@ async def rest_uploads(port: int, body: bytes, count: int) -> list[tuple[int, by
 def test_concurrent_large_requests_wait_for_the_budget_and_all_are_answered(
     repo, start_server, signatures, tmp_path
 ):
-    (tmp_path / "monitoring.config").write_text(MONITORING)
-    server = start_server(
-        [
-            f"--model_config_file={repo.config}",
-            f"--monitoring_config_file={tmp_path / 'monitoring.config'}",
-            f"--max_request_bytes={MAX_REQUEST}",
-            f"--max_inflight_request_bytes={BUDGET}",
-        ]
-    )
+    server = start_with_budget(start_server, repo, tmp_path, BUDGET)
     rest = Rest(server.rest_port)
     x = np.random.default_rng(0).random((2500, 8, 8, 1), dtype=np.float32)
     body = json.dumps({"instances": x.tolist()}).encode()
@@ -228,15 +240,7 @@ def test_a_client_that_declares_a_large_body_and_dawdles_blocks_nobody(
 ):
     """Three uploads that declare the whole budget and stall: others are answered meanwhile,
     and calls that end before any handler runs give their bytes back."""
-    (tmp_path / "monitoring.config").write_text(MONITORING)
-    server = start_server(
-        [
-            f"--model_config_file={repo.config}",
-            f"--monitoring_config_file={tmp_path / 'monitoring.config'}",
-            f"--max_request_bytes={MAX_REQUEST}",
-            f"--max_inflight_request_bytes={MAX_REQUEST}",
-        ]
-    )
+    server = start_with_budget(start_server, repo, tmp_path, MAX_REQUEST)
     stalled = []
     for _ in range(3):
         s = socket.create_connection(("127.0.0.1", server.rest_port))

@@ -44,22 +44,23 @@ class Volume:
         return scratch.rename(self.base / str(version))
 
 
-@pytest.fixture
-def volume(built, tmp_path) -> Volume:
+@pytest.fixture(scope="session")
+def reference(built) -> tuple[Path, np.ndarray, np.ndarray]:
+    """The session's digits version, four golden inputs, and its answers for them (loaded once)."""
     import tensorflow as tf
 
     _, result, layout = built
     source = layout.version_dir(result.version)
-    golden = read_golden(layout.golden_dir).single()
-    x = golden.x[:4]
-    expected = (
-        tf.saved_model.load(str(source))
-        .signatures["serving_default"](image=tf.constant(x))["probabilities"]
-        .numpy()
-    )
+    x = read_golden(layout.golden_dir).single().x[:4]
+    signature = tf.saved_model.load(str(source)).signatures["serving_default"]
+    return source, x, signature(image=tf.constant(x))["probabilities"].numpy()
+
+
+@pytest.fixture
+def volume(reference, tmp_path) -> Volume:
     root = tmp_path / "models"
     (root / "digits").mkdir(parents=True)
-    vol = Volume(root, source, x, expected)
+    vol = Volume(root, *reference)
     vol.publish(1)
     readable(root)
     return vol
