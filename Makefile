@@ -25,6 +25,11 @@ CHROMIUM := /usr/bin/chromium
 MODEL_SERVER_URL ?= http://127.0.0.1:8501
 .PHONY: web web-dev web-unit e2e bench-web
 
+# kubectl renders the Kubernetes manifests (deploy/k8s): the one on PATH, else Debian's
+# kubernetes-client (kubectl 1.20, whose kustomize v2 the manifests are written for).
+KUBECTL := $(or $(shell command -v kubectl),/usr/bin/kubectl)
+.PHONY: k8s
+
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
@@ -83,10 +88,10 @@ serve: setup ## the model server on the latest artifacts: REST :8501, gRPC :8500
 		--enable_batching --batching_parameters_file=serving/configs/batching.config \
 		--monitoring_config_file=serving/configs/monitoring.config --rest_api_enable_cors_support
 
-test: setup lint web-unit images $(WEB)/node_modules/.installed $(CHROMIUM) ## set up, then run every test tier (one pytest session: the pipeline runs once)
+test: setup lint web-unit images $(WEB)/node_modules/.installed $(CHROMIUM) $(KUBECTL) ## set up, then run every test tier (one pytest session: the pipeline runs once)
 	$(PY) -m pytest tests -q
 
-unit: setup ## fast tests: no training, no servers, no containers, no browser
+unit: setup $(KUBECTL) ## fast tests: no training, no servers, no containers, no browser
 	$(PY) -m pytest tests -q -m "not model and not server and not containers and not browser"
 
 images: setup $(WEB)/node_modules/.installed ## build the container images on a local Debian base (starts Docker; prints sizes and build times)
@@ -104,6 +109,13 @@ integration: setup images ## container tests (tests/system/containers): each art
 
 faults: setup images ## the fault-injection tier: a killed server, deleted versions, bad volumes and warm-up, a full disk
 	$(PY) -m pytest tests/system/faults tests/pipeline/test_disk_full.py -q
+
+k8s: .venv/.synced $(KUBECTL) ## render and validate the Kubernetes manifests offline (deploy/k8s; no cluster)
+	$(PY) -m pytest tests/deploy/k8s -q
+
+$(KUBECTL):
+	@[ "$$(id -u)" = 0 ] || { echo "kubectl is missing: apt-get install kubernetes-client (needs root)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
 
 test-serving: setup ## model server tests (tests/serving): real server processes, REST and gRPC
 	$(PY) -m pytest tests/serving -q
