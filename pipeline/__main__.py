@@ -17,8 +17,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter quiet
 
+from pipeline.cluster import KERAS_FIT_REFUSED, Cluster
 from pipeline.config import DEFAULT_NAME, GATE_CHECKS, MODELS_DIR, Gate, PipelineConfig, TrainConfig
-from pipeline.errors import GateFailure, UserError
+from pipeline.errors import GateFailure, UserError, WorkerLost
 from pipeline.targets import TARGETS
 from serving.quiet import quiet_import_tensorflow
 
@@ -107,7 +108,9 @@ def _requirements(p: argparse.ArgumentParser) -> None:
 
 def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--trainer", choices=("keras", "tf"), default="keras", help="whose model to export"
+        "--trainer",
+        choices=("keras", "tf"),
+        help="whose model to export (default: keras; tf when TF_CONFIG names a cluster)",
     )
     p.add_argument("--epochs", type=int, help="maximum epochs (default: 40, early stopping)")
     p.add_argument("--no-compare", action="store_true", help="train only the exported trainer")
@@ -117,11 +120,19 @@ def config_from(args) -> PipelineConfig:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.name):
         raise UserError(f"invalid model name {args.name!r}: use letters, digits, '.', '_' or '-'")
     cfg = PipelineConfig(name=args.name, models_dir=args.models_dir.resolve())
-    if getattr(args, "trainer", None):
+    if hasattr(args, "trainer"):
+        cluster = Cluster.from_env() if args.command in ("run", "train") else None
+        if cluster is not None and getattr(args, "model", None) is not None:
+            raise UserError("TF_CONFIG is set, but a brought --model is not trained: unset it")
+        if cluster is not None and args.trainer == "keras":
+            raise UserError(KERAS_FIT_REFUSED)
+        trainer = args.trainer or ("tf" if cluster is not None else "keras")
         train = TrainConfig() if args.epochs is None else replace(TrainConfig(), epochs=args.epochs)
         if args.epochs is not None and args.epochs < 1:
             raise UserError("--epochs must be at least 1")
-        cfg = replace(cfg, trainer=args.trainer, train=train, compare_trainers=not args.no_compare)
+        cfg = replace(
+            cfg, trainer=trainer, train=train, compare_trainers=not args.no_compare, cluster=cluster
+        )
     if getattr(args, "keep", None) is not None:
         if args.keep < 1:
             raise UserError("--keep must be at least 1")
@@ -184,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except GateFailure as exc:
         print(f"FAILED: {exc}; nothing was published", file=sys.stderr)
+        return 1
+    except WorkerLost as exc:  # exit 1: the engine restarts the worker, which resumes
+        print(f"error: {exc}; restarted, the job resumes from its last checkpoint", file=sys.stderr)
         return 1
     except PermissionError as exc:  # e.g. a models volume this (container) user cannot write
         print(

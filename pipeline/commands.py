@@ -63,6 +63,8 @@ def print_summary(manifest: dict) -> None:
 
 
 def run(cfg: PipelineConfig, args) -> int:
+    if cfg.cluster is not None and not cfg.cluster.chief:
+        stages.work_as_peer(cfg)
     start = time.perf_counter()
     result = stages.run(cfg, args.model, args.samples)
     print_summary(result.manifest)
@@ -86,6 +88,8 @@ def run(cfg: PipelineConfig, args) -> int:
 
 
 def train(cfg: PipelineConfig, args) -> int:
+    if cfg.cluster is not None and not cfg.cluster.chief:
+        stages.work_as_peer(cfg)
     dest = Layout(cfg.models_dir, cfg.name)
     with staging(cfg.models_dir, cfg.name, on_wait=ui.waiting) as stage:
         model, info, data, training = stages.train_stage(cfg, stage, dest.logs_dir, {})

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.cluster import Cluster
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Where artifacts go; MODELS_DIR lets tests and containers point the whole pipeline elsewhere.
@@ -91,3 +93,5 @@ class PipelineConfig:
     # (--require; --strict requires every target); the others are published when verified
     required: frozenset[str] = frozenset()
     gates: dict[str, Gate] = field(default_factory=dict)  # per-target overrides of the defaults
+    # the workers of a distributed training job and this process's index, from TF_CONFIG
+    cluster: Cluster | None = None

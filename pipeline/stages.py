@@ -7,10 +7,13 @@ a failed gate leaves the published models untouched and keeps the evidence in mo
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 from pipeline import artifacts, ui
 from pipeline.config import CALIBRATION_SAMPLES, PipelineConfig
@@ -66,28 +69,86 @@ def save_reference(
 
 
 def train_stage(cfg: PipelineConfig, layout: Layout, logs_dir: Path, timings: dict):
-    """Train with the chosen trainer (and the other one, for comparison); save the reference."""
+    """Train with the chosen trainer (and the other one, for comparison); save the reference.
+
+    With a cluster (TF_CONFIG), the chosen trainer is the TF loop on every worker at once, and the
+    comparison is the same loop in this process alone.
+    """
     from pipeline.train import TRAINERS, train
 
+    mwms = _join(cfg, timings) if cfg.cluster is not None else None
     with ui.step("load data", timings):
         data = load_digits(cfg.train.seed, cfg.train.val_fraction, cfg.train.test_fraction)
-    order = [cfg.trainer] + (
-        [t for t in TRAINERS if t != cfg.trainer] if cfg.compare_trainers else []
-    )
     results = {}
+    if mwms is not None:
+        results.update(_train_on_workers(cfg, mwms, data, logs_dir, timings))
+        order = ["tf"] if cfg.compare_trainers else []
+    else:
+        order = [cfg.trainer] + (
+            [t for t in TRAINERS if t != cfg.trainer] if cfg.compare_trainers else []
+        )
     for trainer in order:
         with ui.step(f"train ({trainer})", timings):
             results[trainer] = train(trainer, data, cfg.train, logs_dir / trainer)
-    for result in results.values():
+    for label, result in results.items():
         if result.test_accuracy < cfg.train.min_accuracy:
             raise GateFailure(
-                f"the {result.trainer} trainer reached {result.test_accuracy:.2%} test accuracy, "
+                f"the {label} trainer reached {result.test_accuracy:.2%} test accuracy, "
                 f"below the {cfg.train.min_accuracy:.0%} bar"
             )
-    chosen = results[cfg.trainer]
+    exported = next(iter(results)) if cfg.cluster is not None else cfg.trainer
+    chosen = results[exported]
     info = ModelInfo.from_keras(chosen.model, cfg.name, data.class_names, DIGITS_NORMALIZATION)
-    training = {"exported": cfg.trainer, "trainers": {t: r.summary() for t, r in results.items()}}
+    training = {"exported": exported, "trainers": {t: r.summary() for t, r in results.items()}}
     return chosen.model, info, data, training
+
+
+def _join(cfg: PipelineConfig, timings: dict):
+    """The cluster's strategy, made first: collective ops are set up before TensorFlow runs."""
+    from pipeline import distributed
+
+    with ui.step(f"join {cfg.cluster.size} workers as worker {cfg.cluster.index}", timings):
+        return distributed.strategy()
+
+
+def _train_on_workers(cfg: PipelineConfig, mwms, data, logs_dir: Path, timings: dict) -> dict:
+    """The TF loop on every worker of the cluster; the workers' weights must be equal after it."""
+    from pipeline import distributed
+
+    cluster = cfg.cluster
+    checkpoints = cfg.models_dir / ".checkpoints" / cfg.name
+    with ui.step(f"train (tf, {cluster.size} workers)", timings):
+        result = distributed.train_workers(
+            mwms, cluster, data, cfg.train, checkpoints, logs_dir / "tf-workers"
+        )
+    distributed.finish(checkpoints, cluster)
+    hashes = result.distributed["weights_sha256"]
+    if len(set(hashes)) != 1:
+        raise GateFailure(f"the workers' weights differ after training: sha256 {hashes}")
+    ui.console.print(
+        f"  workers' weights equal: sha256 {hashes[0][:16]}… on all {cluster.size}; "
+        + (
+            f"resumed from step {result.distributed['resumed_from']['step']}; "
+            if result.distributed["resumed_from"]
+            else ""
+        )
+        + f"all-reduce {result.distributed['allreduce_ms']:.2f} ms"
+    )
+    return {result.label: result}
+
+
+def work_as_peer(cfg: PipelineConfig) -> NoReturn:
+    """A worker other than the chief: train with the others, check the hashes, exit. The chief
+    exports and publishes."""
+    mwms = _join(cfg, {})
+    data = load_digits(cfg.train.seed, cfg.train.val_fraction, cfg.train.test_fraction)
+    _train_on_workers(cfg, mwms, data, cfg.models_dir / "logs" / cfg.name, {})
+    ui.console.print(f"worker {cfg.cluster.index}: trained; the chief (worker 0) publishes")
+    # Exit now: at a normal exit TensorFlow's coordination service holds a finished worker until
+    # the chief (its leader) is gone, then logs an error. Nothing is left to write.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def convert_stage(

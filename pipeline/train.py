@@ -30,6 +30,10 @@ class TrainResult:
     history: dict[str, list[float]] = field(default_factory=dict)  # per epoch
     seconds: float = 0.0
     test_accuracy: float = 0.0
+    # on several workers (pipeline/distributed.py): workers, global batch, time per step, the
+    # all-reduce's share of it, the checkpoint it resumed from, every worker's weights hash
+    distributed: dict | None = None
+    steps: int = 0  # optimizer steps this process ran (after a resume: since the resume)
 
     @property
     def epochs(self) -> int:
@@ -37,10 +41,20 @@ class TrainResult:
 
     @property
     def seconds_per_epoch(self) -> float:
-        return self.seconds / max(self.epochs, 1)
+        ran = (self.distributed or {}).get("epochs_here", self.epochs)  # since a resume
+        return self.seconds / max(ran, 1)
+
+    @property
+    def label(self) -> str:
+        workers = (self.distributed or {}).get("workers")
+        return f"{self.trainer} ({workers} workers)" if workers else self.trainer
 
     @property
     def lines_of_code(self) -> int:
+        if self.distributed:
+            from pipeline import distributed
+
+            return count_code_lines(distributed._train)
         return count_code_lines(_keras_fit if self.trainer == "keras" else _tf_loop)
 
     def summary(self) -> dict:
@@ -49,9 +63,11 @@ class TrainResult:
             "epochs": self.epochs,
             "seconds": round(self.seconds, 2),
             "seconds_per_epoch": round(self.seconds_per_epoch, 3),
+            "seconds_per_step": round(self.seconds / max(self.steps, 1), 5),
             "test_accuracy": round(self.test_accuracy, 4),
             "lines_of_code": self.lines_of_code,
             "history": {k: [round(float(v), 5) for v in vs] for k, vs in self.history.items()},
+            **({"distributed": self.distributed} if self.distributed else {}),
         }
 
 
@@ -170,4 +186,5 @@ def train(trainer: str, data: Dataset, cfg: TrainConfig, log_dir: Path) -> Train
     history = {k: [float(v) for v in vs] for k, vs in history.items() if k in _HISTORY_KEYS}
     probs = model.predict(data.test.x, batch_size=256, verbose=0)
     test_accuracy = float(np.mean(probs.argmax(axis=1) == data.test.y))
-    return TrainResult(trainer, model, history, seconds, test_accuracy)
+    steps = len(history["loss"]) * -(-len(data.train.x) // cfg.batch_size)
+    return TrainResult(trainer, model, history, seconds, test_accuracy, steps=steps)
