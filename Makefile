@@ -17,6 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: help setup all train export convert verify report zoo test unit lint format bench bench-pipeline bench-edge clean
 .PHONY: serve test-serving bench-serving bench-soak images integration faults docker-up docker-down
+.PHONY: train-distributed
 
 # The browser demo (web/): npm tree, Debian's chromium for the browser tests, the model server /v1/
 # is proxied to by `make web-dev`.
@@ -103,6 +104,10 @@ docker-up: images ## the system in containers (docker-compose.yml): REST :8501, 
 
 docker-down: ## stop and remove what docker-up started
 	bash docker/compose.sh down --remove-orphans
+
+WORKERS ?= 2
+train-distributed: images ## multi-worker training: WORKERS trainer containers (default 2) on tf.distribute; the chief publishes
+	bash docker/train-distributed.sh $(NAME) $(WORKERS) run
 
 integration: setup images ## container tests (tests/system/containers): each artifact in its own image
 	$(PY) -m pytest tests/system/containers -q
