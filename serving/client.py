@@ -3,6 +3,7 @@
 python -m serving.client rest --model digits --image digit.png
 python -m serving.client grpc --model digits --npy batch.npy --version 3
 python -m serving.client grpc --model mine --npz samples.npz   # one array per input name
+python -m serving.client grpc --target dns:///tasks.model-server:8500 --lb round_robin --npy batch.npy
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ IMAGE_SIGNATURE = "predict_image"  # PNG/JPEG bytes in, decoded and downsampled 
 IMAGE_INPUT = "image_bytes"
 DEFAULT_SIGNATURE = "serving_default"
 FALLBACK_INPUT = "image"  # an --npy goes here over gRPC when the server gives no metadata
+# gRPC's load-balancing policies: pick_first (its default) sends every call to one address of the
+# target; round_robin connects to every address the name resolves to and takes turns per call
+LB_POLICIES = ("pick_first", "round_robin")
 # ---- REST (TF Serving's REST API: https://www.tensorflow.org/tfx/serving/api_rest) ----
 
 
@@ -147,14 +151,25 @@ def _grpc_modules():
     return grpc, tf, prediction_service_pb2_grpc
 
 
-def _grpc_call(target: str, method: str, request, timeout):
+def grpc_channel(target: str, lb: str | None = None):
+    """A channel to a gRPC target: host:port, or a name with its resolver such as
+    dns:///tasks.model-server:8500 (every replica's address). With lb round_robin, its calls take
+    turns over those addresses, so one channel spreads them over DNS round-robin replicas."""
+    grpc, _, _ = _grpc_modules()
+    options = []
+    if lb:
+        config = {"loadBalancingConfig": [{lb: {}}]}
+        options.append(("grpc.service_config", json.dumps(config)))
+    return grpc.insecure_channel(target, options=options)
+
+
+def _grpc_call(channel, method: str, request, timeout):
     grpc, _, services = _grpc_modules()
-    with grpc.insecure_channel(target) as channel:
-        stub = services.PredictionServiceStub(channel)
-        try:
-            return getattr(stub, method)(request, timeout=timeout)
-        except grpc.RpcError as e:
-            raise ClientError(f"{e.code().name}: {e.details()}") from e
+    stub = services.PredictionServiceStub(channel)
+    try:
+        return getattr(stub, method)(request, timeout=timeout)
+    except grpc.RpcError as e:
+        raise ClientError(f"{e.code().name}: {e.details()}") from e
 
 
 def _model_spec(spec, model: str, version: int | None, signature: str = "") -> None:
@@ -165,7 +180,7 @@ def _model_spec(spec, model: str, version: int | None, signature: str = "") -> N
 
 
 def grpc_predict(
-    target: str, model: str, inputs: dict, signature: str, version: int | None, timeout=30
+    channel, model: str, inputs: dict, signature: str, version: int | None, timeout=30
 ) -> dict[str, np.ndarray]:
     _, tf, _ = _grpc_modules()
     from tensorflow_serving.apis import predict_pb2
@@ -174,11 +189,11 @@ def grpc_predict(
     _model_spec(request.model_spec, model, version, signature)
     for key, value in inputs.items():
         request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-    response = _grpc_call(target, "Predict", request, timeout)
+    response = _grpc_call(channel, "Predict", request, timeout)
     return {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
 
 
-def grpc_metadata(target: str, model: str, version: int | None, timeout=30) -> dict:
+def grpc_metadata(channel, model: str, version: int | None, timeout=30) -> dict:
     """GetModelMetadata's SignatureDefMap, as the same JSON REST's /metadata gives."""
     _grpc_modules()
     from google.protobuf import json_format
@@ -186,7 +201,7 @@ def grpc_metadata(target: str, model: str, version: int | None, timeout=30) -> d
 
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
     _model_spec(request.model_spec, model, version)
-    response = _grpc_call(target, "GetModelMetadata", request, timeout)
+    response = _grpc_call(channel, "GetModelMetadata", request, timeout)
     sig_map = get_model_metadata_pb2.SignatureDefMap()
     if not response.metadata["signature_def"].Unpack(sig_map):
         raise ClientError("the server's metadata holds no SignatureDefMap")
@@ -212,8 +227,18 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--npz", type=Path, help="one array per input name, strings as str")
     p.add_argument("--input", help="the input an --npy feeds (default: the signature's only input)")
     p.add_argument("--version", type=int, help="a model version (default: the latest)")
-    p.add_argument("--host", default="localhost")
+    p.add_argument("--host", help="default: localhost")
     p.add_argument("--port", type=int, help="default: 8501 for rest, 8500 for grpc")
+    p.add_argument(
+        "--target",
+        help="grpc: a gRPC target in place of --host and --port, e.g. dns:///tasks.model-server:8500",
+    )
+    p.add_argument(
+        "--lb",
+        choices=LB_POLICIES,
+        help="grpc: the load-balancing policy (round_robin: calls take turns over every address "
+        "the target resolves to; default: pick_first, one address)",
+    )
     p.add_argument("--signature", help="signature name (default: by input kind)")
     p.add_argument("--top", type=int, default=3, help="classes to print per input")
     p.add_argument(
@@ -225,21 +250,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class Client:
-    """One server, one model (and version), over one protocol."""
+    """One server (or one gRPC target), one model (and version), over one protocol. Its gRPC calls
+    share one channel: with --lb round_robin, they take turns over the target's addresses."""
 
     def __init__(self, args):
         port = args.port or (8501 if args.protocol == "rest" else 8500)
+        host = args.host or "localhost"
         self.rest = args.protocol == "rest"
-        self.address = f"http://{args.host}:{port}" if self.rest else f"{args.host}:{port}"
+        self.address = f"http://{host}:{port}" if self.rest else args.target or f"{host}:{port}"
         self.model, self.version = args.model, args.version
+        self._channel = None if self.rest else grpc_channel(self.address, args.lb)
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
 
     def signature(self, name: str) -> Signature:
-        get = rest_metadata if self.rest else grpc_metadata
-        return Signature.from_map(get(self.address, self.model, self.version), name)
+        if self.rest:
+            doc = rest_metadata(self.address, self.model, self.version)
+        else:
+            doc = grpc_metadata(self._channel, self.model, self.version)
+        return Signature.from_map(doc, name)
 
     def predict(self, inputs: dict, signature: str, meta: Signature | None, rest_body: dict):
         if not self.rest:
-            return grpc_predict(self.address, self.model, inputs, signature, self.version)
+            return grpc_predict(self._channel, self.model, inputs, signature, self.version)
         doc = rest_predict(self.address, self.model, rest_body, self.version)
         try:
             return rest_outputs(doc, meta)
@@ -313,6 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.top < 1:
         parser.error("--top must be at least 1")
+    if args.protocol == "rest" and (args.target or args.lb):
+        parser.error("--target and --lb are for grpc; rest takes --host and --port")
+    if args.target and (args.host or args.port):
+        parser.error("--target names the server: give it, or --host and --port, not both")
+    client = None
     try:
         client = Client(args)
         inputs, signature, meta, rest_body = request_for(args, client)
@@ -329,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     except ClientError as e:
         print(f"python -m serving.client: error: {e}", file=sys.stderr)
         return 1
+    finally:
+        if client is not None:
+            client.close()
     return 0
 
 
