@@ -184,8 +184,20 @@ def gate_overrides(settings: list[str]) -> dict[str, Gate]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    joined: list[Cluster] = []  # the cluster this process trains in, once its config is read
+    code = _main(args, joined)
+    if joined:  # however the command ended: TensorFlow would hold the exit (pipeline/stages.py)
+        from pipeline.stages import leave_cluster
+
+        leave_cluster(code)
+    return code
+
+
+def _main(args, joined: list) -> int:
     try:
         cfg = config_from(args)
+        if cfg.cluster is not None:
+            joined.append(cfg.cluster)
         quiet_import_tensorflow()
         from pipeline import commands
 
@@ -197,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED: {exc}; nothing was published", file=sys.stderr)
         return 1
     except WorkerLost as exc:  # exit 1: the engine restarts the worker, which resumes
-        print(f"error: {exc}; restarted, the job resumes from its last checkpoint", file=sys.stderr)
+        print(
+            f"error: {exc}; restarted, every worker resumes from the last checkpoint",
+            file=sys.stderr,
+        )
         return 1
     except PermissionError as exc:  # e.g. a models volume this (container) user cannot write
         print(

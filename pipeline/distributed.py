@@ -45,6 +45,7 @@ ALLREDUCE_SAMPLES = 5  # timed all-reduces of the gradients' shapes after each e
 _HISTORY = ("loss", "accuracy", "val_loss", "val_accuracy")
 # what a peer's death or restart raises in a collective; anything else is a bug, not a lost peer
 _PEER_ERRORS = (
+    tf.errors.AbortedError,  # the peer came back as a new incarnation
     tf.errors.UnavailableError,
     tf.errors.DeadlineExceededError,
     tf.errors.CancelledError,
@@ -56,6 +57,7 @@ def strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     """The strategy, made before TensorFlow runs anything (collective ops are configured at
     start-up). It reads TF_CONFIG and returns once every worker is up."""
     quiet_import_tensorflow(init_devices=True)  # no failed-cuInit line on machines without a GPU
+    _coordinate_without_heartbeats(Cluster.from_env())
     options = tf.distribute.experimental.CommunicationOptions(
         timeout_seconds=COLLECTIVE_TIMEOUT_SECONDS
     )
@@ -65,6 +67,27 @@ def strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
         cluster = Cluster.from_env()
         address = cluster.workers[cluster.index] if cluster else "?"
         raise UserError(f"this worker cannot listen on {address}: {exc.message}") from None
+
+
+def _coordinate_without_heartbeats(cluster: Cluster) -> None:
+    """The coordination service the strategy would start, without its heartbeat check.
+
+    A worker leaves as soon as it has trained, while the chief goes on to export; with heartbeats
+    the chief would log that worker as crashed. A lost peer is still seen: its collective fails
+    at once (connection reset) or after COLLECTIVE_TIMEOUT_SECONDS. The strategy keeps a service
+    configured before it is made (tensorflow/python/distribute/collective_all_reduce_strategy.py).
+    """
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.eager import context
+
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader="/job:worker/replica:0/task:0",
+        enable_health_check=False,
+        coordinated_jobs=[
+            coordination_config_pb2.CoordinatedJob(name="worker", num_tasks=cluster.size)
+        ],
+    )
 
 
 def weights_sha256(weights: list[np.ndarray]) -> str:
@@ -208,6 +231,8 @@ def _train(mwms, cluster, data, cfg, checkpoints, log_dir, on_epoch) -> TrainRes
         if on_epoch is not None:
             on_epoch(epoch, {"val_accuracy": val_acc, "val_loss": val_loss})
     seconds = time.perf_counter() - start
+    if writer is not None:
+        writer.close()
 
     # the exported model is a plain one: no distributed variables in the SavedModel
     plain = build_model(data.train.x.shape[1:], len(data.class_names), cfg.seed)
@@ -217,14 +242,13 @@ def _train(mwms, cluster, data, cfg, checkpoints, log_dir, on_epoch) -> TrainRes
     accuracy = float(np.mean(probs.argmax(1) == data.test.y))
     details = {
         "workers": cluster.size,
-        "global_batch": global_batch,
         "epochs_here": epochs_here,
         "allreduce_ms": round(statistics.median(allreduce_ms), 3) if allreduce_ms else 0.0,
         "resumed_from": resumed_from,
         "weights_sha256": hashes,
     }
     steps = epochs_here * steps_per_epoch
-    return TrainResult("tf", plain, history, seconds, accuracy, details, steps)
+    return TrainResult("tf", plain, history, seconds, accuracy, details, steps, global_batch)
 
 
 def _reason(exc: tf.errors.OpError) -> str:

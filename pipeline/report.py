@@ -247,6 +247,37 @@ def shape_text(shape: list) -> str:
     return "[" + ", ".join("N" if d is None else str(d) for d in shape) + "]"
 
 
+def _training_section(training: dict) -> tuple[str, list[str], list[list[str]]]:
+    """The trainers side by side; a distributed run adds workers, time per step and the
+    all-reduce's part of it (timed alone, on tensors shaped like the gradients)."""
+    trainers = training["trainers"]
+    header = ["trainer", "test accuracy", "epochs", "s / epoch", "lines of code"]
+    rows = [
+        [
+            t + (" (exported)" if t == training["exported"] else ""),
+            f"{s['test_accuracy']:.2%}",
+            str(s["epochs"]),
+            f"{s['seconds_per_epoch']:.2f}",
+            str(s["lines_of_code"]),
+        ]
+        for t, s in trainers.items()
+    ]
+    if not any("distributed" in s for s in trainers.values()):
+        return "Keras fit vs TensorFlow GradientTape loop", header, rows
+    header += ["workers", "batch", "ms / step", "all-reduce ms / step", "resumed at step"]
+    for row, s in zip(rows, trainers.values(), strict=True):
+        d = s.get("distributed") or {}
+        row += [
+            str(d.get("workers", 1)),
+            str(s.get("batch_size", "")),
+            f"{s.get('seconds_per_step', 0) * 1000:.1f}",
+            f"{d['allreduce_ms']:.1f}" if d else "0 (none)",
+            str(d["resumed_from"]["step"]) if d.get("resumed_from") else "",
+        ]
+    workers = max((s.get("distributed") or {}).get("workers", 1) for s in trainers.values())
+    return f"Training on one worker and on {workers}", header, rows
+
+
 def _sections(manifest: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) for every table in the report."""
     sections = [
@@ -256,18 +287,7 @@ def _sections(manifest: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         ("Verification on the golden set", list(COLUMNS), table_rows(manifest)),
     ]
     if manifest.get("training"):
-        rows = [
-            [
-                t + (" (exported)" if t == manifest["training"]["exported"] else ""),
-                f"{s['test_accuracy']:.2%}",
-                str(s["epochs"]),
-                f"{s['seconds_per_epoch']:.2f}",
-                str(s["lines_of_code"]),
-            ]
-            for t, s in manifest["training"]["trainers"].items()
-        ]
-        header = ["trainer", "test accuracy", "epochs", "s / epoch", "lines of code"]
-        sections.append(("Keras fit vs TensorFlow GradientTape loop", header, rows))
+        sections.append(_training_section(manifest["training"]))
     timings = manifest.get("timings_s", {})
     if timings:
         sections.append(

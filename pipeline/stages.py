@@ -144,11 +144,16 @@ def work_as_peer(cfg: PipelineConfig) -> NoReturn:
     data = load_digits(cfg.train.seed, cfg.train.val_fraction, cfg.train.test_fraction)
     _train_on_workers(cfg, mwms, data, cfg.models_dir / "logs" / cfg.name, {})
     ui.console.print(f"worker {cfg.cluster.index}: trained; the chief (worker 0) publishes")
-    # Exit now: at a normal exit TensorFlow's coordination service holds a finished worker until
-    # the chief (its leader) is gone, then logs an error. Nothing is left to write.
+    leave_cluster(0)
+
+
+def leave_cluster(code: int) -> NoReturn:
+    """Exit at once. At a normal exit, TensorFlow's coordination service holds each process of the
+    job in a shutdown barrier until every other one reaches it, and logs an error when one never
+    does (a worker left long before the chief). Everything was written and closed by now."""
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
 
 
 def convert_stage(

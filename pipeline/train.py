@@ -34,6 +34,7 @@ class TrainResult:
     # all-reduce's share of it, the checkpoint it resumed from, every worker's weights hash
     distributed: dict | None = None
     steps: int = 0  # optimizer steps this process ran (after a resume: since the resume)
+    batch_size: int = 0  # samples per optimizer step (on several workers: the global batch)
 
     @property
     def epochs(self) -> int:
@@ -64,6 +65,7 @@ class TrainResult:
             "seconds": round(self.seconds, 2),
             "seconds_per_epoch": round(self.seconds_per_epoch, 3),
             "seconds_per_step": round(self.seconds / max(self.steps, 1), 5),
+            "batch_size": self.batch_size,
             "test_accuracy": round(self.test_accuracy, 4),
             "lines_of_code": self.lines_of_code,
             "history": {k: [round(float(v), 5) for v in vs] for k, vs in self.history.items()},
@@ -164,6 +166,7 @@ def _tf_loop(model, data: Dataset, cfg: TrainConfig, log_dir: Path, on_epoch) ->
             waited += 1
             if waited >= cfg.patience:
                 break
+    writer.close()
     model.set_weights(best_weights)
     return history
 
@@ -187,4 +190,6 @@ def train(trainer: str, data: Dataset, cfg: TrainConfig, log_dir: Path) -> Train
     probs = model.predict(data.test.x, batch_size=256, verbose=0)
     test_accuracy = float(np.mean(probs.argmax(axis=1) == data.test.y))
     steps = len(history["loss"]) * -(-len(data.train.x) // cfg.batch_size)
-    return TrainResult(trainer, model, history, seconds, test_accuracy, steps=steps)
+    return TrainResult(
+        trainer, model, history, seconds, test_accuracy, steps=steps, batch_size=cfg.batch_size
+    )
