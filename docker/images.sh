@@ -61,4 +61,5 @@ build edge-tflite214 mobile/Dockerfile --build-arg WHEELS=docker/wheels/edge-tfl
 build model-server serving/Dockerfile --build-arg WHEELS=docker/wheels/serving
 node web/build.mjs --no-model --out docker/web-dist >/dev/null
 build web-demo web/Dockerfile
+build model-proxy deploy/swarm/proxy/Dockerfile
 build trainer pipeline/Dockerfile
