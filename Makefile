@@ -105,6 +105,16 @@ docker-up: images ## the system in containers (docker-compose.yml): REST :8501, 
 docker-down: ## stop and remove what docker-up started
 	bash docker/compose.sh down --remove-orphans
 
+# The server as REPLICAS swarm replicas behind HAProxy (deploy/swarm/README.md); swarm init if needed.
+REPLICAS ?= 3
+.PHONY: swarm-up swarm-down
+swarm-up: images ## the server as a swarm stack: REPLICAS=3 replicas behind HAProxy, REST :8501, gRPC :8500, web :8080
+	@[ -d models/serving/$(NAME) ] || $(MAKE) all
+	REPLICAS=$(REPLICAS) MODEL_NAME=$(NAME) bash deploy/swarm/swarm.sh up
+
+swarm-down: ## remove the swarm stack; leave the swarm if swarm-up started it
+	bash deploy/swarm/swarm.sh down
+
 WORKERS ?= 2
 train-distributed: images ## multi-worker training: WORKERS trainer containers (default 2) on tf.distribute; the chief publishes
 	bash docker/train-distributed.sh $(NAME) $(WORKERS) run
