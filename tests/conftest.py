@@ -37,6 +37,7 @@ DYNAMIC_MARKERS = {"web_url": ("model", "server")}
 FOLDER_MARKERS = {
     Path(__file__).parent / "system" / "containers": "containers",
     Path(__file__).parent / "system" / "faults": "containers",
+    Path(__file__).parent / "system" / "swarm": "containers",
 }
 
 
