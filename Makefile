@@ -17,7 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: help setup all train export convert verify report zoo test unit lint format bench bench-pipeline bench-edge clean
 .PHONY: serve test-serving bench-serving bench-soak images integration faults docker-up docker-down
-.PHONY: train-distributed
+.PHONY: train-distributed bench-scale
 
 # The browser demo (web/): npm tree, Debian's chromium for the browser tests, the model server /v1/
 # is proxied to by `make web-dev`.
@@ -156,6 +156,10 @@ bench-serving: setup /usr/bin/wrk ## the server under wrk load vs an HTTP floor 
 SOAK_SECONDS ?= 120
 bench-soak: setup ## the server under load while versions come and go and its config reloads (SOAK_SECONDS=120); writes bench-soak.md
 	$(PY) -m bench.soak --name $(NAME) --seconds $(SOAK_SECONDS)
+
+# Not part of `make bench`: it deploys swarm stacks and trains in containers, minutes of work.
+bench-scale: setup images /usr/bin/wrk ## serving on 1-3 swarm replicas and training on 1-2 workers, side by side; writes bench-scale.md
+	$(PY) -m bench.scale --name $(NAME)
 
 bench-pipeline: setup ## seconds per stage of a full run
 	$(PY) -m bench.pipeline --name $(NAME)
