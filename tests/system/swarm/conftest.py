@@ -70,9 +70,7 @@ class Stack:
 
     def inside(self, *command: str) -> str:
         """A command run in the helper container; its stdout, or the test fails with its output."""
-        code, (out, err) = self.helper.exec_run(
-            list(command), demux=True, workdir="/src", environment={"PYTHONPATH": "/src"}
-        )
+        code, (out, err) = self.helper.exec_run(list(command), demux=True)
         out, err = (out or b"").decode(), (err or b"").decode()
         assert code == 0, f"{command[:3]} exited {code}: {err[-2000:]}{out[-500:]}"
         return out
@@ -160,12 +158,8 @@ def stack(engine, reference, tmp_path_factory):
             "model-server",
             entrypoint=["sleep", "infinity"],
             network=f"{name}_serving",
-            # the checkout's serving/ beside the image's: its client under test, without
-            # waiting for an image rebuild (the image's runtime, the checkout's code)
-            volumes={
-                str(work): {"bind": "/work", "mode": "ro"},
-                str(ROOT / "serving"): {"bind": "/src/serving", "mode": "ro"},
-            },
+            # the image's own client, as deploy/swarm/README.md tells users to run it
+            volumes={str(work): {"bind": "/work", "mode": "ro"}},
             detach=True,
         )
         yield Stack(
