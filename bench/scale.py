@@ -198,8 +198,9 @@ def render(name: str, serving: list[Serving], training: list[Training], args) ->
         )
     reading = (
         f"This machine has {os.cpu_count()} cores: every replica and worker shares them. More "
-        "replicas add no CPU here, so req/s can only hold or fall (each replica's batching sees "
-        "fewer requests at once), and the proxy's hop is a cost one server does not pay. Two "
+        "replicas add no CPU here, so req/s can only hold or fall: each replica's batching sees "
+        "fewer requests at once and the replicas' TensorFlow threads contend for the same cores, "
+        "so CPU per request grows; the proxy's hop is a cost one server does not pay. Two "
         "workers each train half of a batch twice as large, but on one core each, and add an "
         "all-reduce over gRPC per step; samples per second is the figure that would grow on "
         "machines of their own."
