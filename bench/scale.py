@@ -34,6 +34,26 @@ from serving.process import free_port
 
 STACK = "kd-bench-scale"
 BODIES = 32
+SERVING_COLUMNS = (
+    "replicas",
+    "req/s",
+    "x 1 replica",
+    "p50 ms",
+    "p99 ms",
+    "errors",
+    "replicas' CPU µs / req",
+    "proxy CPU µs / req",
+)
+TRAINING_COLUMNS = (
+    "workers",
+    "global batch",
+    "epochs",
+    "ms / step",
+    "x 1 worker",
+    "all-reduce ms / step",
+    "samples / s",
+    "test accuracy",
+)
 
 
 @dataclass
@@ -148,16 +168,7 @@ def render(name: str, serving: list[Serving], training: list[Training], args) ->
     base = serving[0] if serving else None
     s = Table(
         f"Serving {name} through the proxy: wrk, {args.connections} connections, {args.duration} s",
-        [
-            Column("replicas"),
-            Column("req/s"),
-            Column("x 1 replica"),
-            Column("p50 ms"),
-            Column("p99 ms"),
-            Column("errors"),
-            Column("replicas' CPU µs / req"),
-            Column("proxy CPU µs / req"),
-        ],
+        [Column(header) for header in SERVING_COLUMNS],
     )
     for r in serving:
         s.add(
@@ -172,18 +183,11 @@ def render(name: str, serving: list[Serving], training: list[Training], args) ->
             strong=r.errors > 0,
         )
     one = training[0] if training else None
+    per_worker = one.batch // one.workers if one else 0
     t = Table(
-        f"Training {name}'s CNN with the TF loop on MultiWorkerMirroredStrategy, 32 per worker",
-        [
-            Column("workers"),
-            Column("global batch"),
-            Column("epochs"),
-            Column("ms / step"),
-            Column("x 1 worker"),
-            Column("all-reduce ms / step"),
-            Column("samples / s"),
-            Column("test accuracy"),
-        ],
+        f"Training {name}'s CNN with the TF loop on MultiWorkerMirroredStrategy, "
+        f"{per_worker} per worker",
+        [Column(header) for header in TRAINING_COLUMNS],
     )
     for r in training:
         t.add(
