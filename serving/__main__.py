@@ -15,6 +15,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from serving.images import DEFAULT_MAX_PIXELS
+from serving.process import stop_with_parent
 from serving.quiet import quiet_import_tensorflow
 
 
@@ -191,6 +192,7 @@ def options_from(args):
 
 
 def main(argv: list[str] | None = None) -> int:
+    stop_with_parent()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,

@@ -5,6 +5,7 @@ Used by the tests, the benchmark and the pipeline's REST/gRPC verification rows.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -16,6 +17,21 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Set for a server this module starts: it stops when the process that started it dies, however
+# that dies. A pipeline run or a test killed with SIGKILL runs no atexit handler and no
+# `finally`, and its verification servers would otherwise serve on, orphaned.
+PARENT_PID_ENV = "MODEL_SERVER_PARENT_PID"
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def stop_with_parent() -> None:
+    """In `python -m serving`, first: SIGTERM (a normal, draining stop) when the parent exits."""
+    parent = os.environ.pop(PARENT_PID_ENV, None)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):  # it died before the call: nobody will signal
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -49,7 +65,12 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            PARENT_PID_ENV: str(os.getpid()),
+        }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "serving", *self.flags],
             cwd=ROOT,

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from serving.metrics import BATCH_SIZE, REQUEST_COUNT
+from serving.process import ROOT
 from tests.serving.conftest import MONITORING, Rest
 
 
@@ -158,3 +164,41 @@ def test_rest_api_timeout_answers_504_and_drops_the_request_from_its_batch(
     assert f'{BATCH_SIZE}_count{{model_name="digits"}} 1' in text
     assert f'{REQUEST_COUNT}{{model_name="digits",status="DEADLINE_EXCEEDED"}} 1' in text
     assert "Traceback" not in (tmp_path / "server.log").read_text()
+
+
+def test_a_server_stops_when_the_process_that_started_it_is_killed(saved_model, tmp_path):
+    """A run or test killed with SIGKILL runs no cleanup: its servers must not serve on."""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from serving.process import ServerProcess\n"
+            f"s = ServerProcess(['--model_name=digits', '--model_base_path={saved_model.parent}'])\n"
+            "s.start(); print(s.proc.pid, s.rest_port, flush=True); sys.stdin.read()",
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pid, port = (int(v) for v in parent.stdout.readline().split())
+        assert Rest(port).get("/v1/models/digits")[0] == 200  # it served while its parent lived
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+        assert not _alive(pid), "the server outlived the process that started it"
+    finally:
+        parent.kill()
+        if _alive(pid := locals().get("pid", 0)):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (the server's new parent, init, reaps it)."""
+    try:
+        return pid > 0 and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
