@@ -53,19 +53,18 @@ _PEER_ERRORS = (
 )
 
 
-def strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
+def strategy(cluster: Cluster) -> tf.distribute.MultiWorkerMirroredStrategy:
     """The strategy, made before TensorFlow runs anything (collective ops are configured at
     start-up). It reads TF_CONFIG and returns once every worker is up."""
     quiet_import_tensorflow(init_devices=True)  # no failed-cuInit line on machines without a GPU
-    _coordinate_without_heartbeats(Cluster.from_env())
+    _coordinate_without_heartbeats(cluster)
     options = tf.distribute.experimental.CommunicationOptions(
         timeout_seconds=COLLECTIVE_TIMEOUT_SECONDS
     )
     try:
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     except tf.errors.UnknownError as exc:  # TensorFlow's whole word for a port it cannot bind
-        cluster = Cluster.from_env()
-        address = cluster.workers[cluster.index] if cluster else "?"
+        address = cluster.workers[cluster.index]
         raise UserError(f"this worker cannot listen on {address}: {exc.message}") from None
 
 

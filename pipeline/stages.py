@@ -108,7 +108,7 @@ def _join(cfg: PipelineConfig, timings: dict):
     from pipeline import distributed
 
     with ui.step(f"join {cfg.cluster.size} workers as worker {cfg.cluster.index}", timings):
-        return distributed.strategy()
+        return distributed.strategy(cfg.cluster)
 
 
 def _train_on_workers(cfg: PipelineConfig, mwms, data, logs_dir: Path, timings: dict) -> dict:
@@ -117,10 +117,18 @@ def _train_on_workers(cfg: PipelineConfig, mwms, data, logs_dir: Path, timings: 
 
     cluster = cfg.cluster
     checkpoints = cfg.models_dir / ".checkpoints" / cfg.name
-    with ui.step(f"train (tf, {cluster.size} workers)", timings):
+    title = f"train (tf, {cluster.size} workers)"
+    with ui.step(title, timings), ui.progress() as bar:
+        task = bar.add_task(title, total=cfg.train.epochs, status="")
+
+        def on_epoch(epoch: int, logs: dict) -> None:
+            status = f"val_acc {logs['val_accuracy']:.3f} val_loss {logs['val_loss']:.3f}"
+            bar.update(task, completed=epoch + 1, status=status)
+
         result = distributed.train_workers(
-            mwms, cluster, data, cfg.train, checkpoints, logs_dir / "tf-workers"
+            mwms, cluster, data, cfg.train, checkpoints, logs_dir / "tf-workers", on_epoch
         )
+        bar.update(task, total=result.epochs, completed=result.epochs)
     distributed.finish(checkpoints, cluster)
     hashes = result.distributed["weights_sha256"]
     if len(set(hashes)) != 1:
