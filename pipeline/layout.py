@@ -67,6 +67,10 @@ class Layout:
     def logs_dir(self) -> Path:
         return self.group_dir("logs")
 
+    @property
+    def checkpoints_dir(self) -> Path:  # a multi-worker job's, while it trains
+        return self.root / ".checkpoints" / self.name
+
     def group_dir(self, group: str) -> Path:
         """One of GROUPS: the folder a runtime mounts or a reader reads as a whole."""
         return self.root / group / self.name

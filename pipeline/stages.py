@@ -116,7 +116,7 @@ def _train_on_workers(cfg: PipelineConfig, mwms, data, logs_dir: Path, timings: 
     from pipeline import distributed
 
     cluster = cfg.cluster
-    checkpoints = cfg.models_dir / ".checkpoints" / cfg.name
+    checkpoints = Layout(cfg.models_dir, cfg.name).checkpoints_dir
     title = f"train (tf, {cluster.size} workers)"
     with ui.step(title, timings), ui.progress() as bar:
         task = bar.add_task(title, total=cfg.train.epochs, status="")
@@ -150,7 +150,7 @@ def work_as_peer(cfg: PipelineConfig) -> NoReturn:
     exports and publishes."""
     mwms = _join(cfg, {})
     data = load_digits(cfg.train.seed, cfg.train.val_fraction, cfg.train.test_fraction)
-    _train_on_workers(cfg, mwms, data, cfg.models_dir / "logs" / cfg.name, {})
+    _train_on_workers(cfg, mwms, data, Layout(cfg.models_dir, cfg.name).logs_dir, {})
     ui.console.print(f"worker {cfg.cluster.index}: trained; the chief (worker 0) publishes")
     leave_cluster(0)
 
