@@ -4,7 +4,9 @@
 // strings for a string input), `shape` the sample's own dims without the batch.
 
 /** A value the user can fix: the page shows its message beside the control. */
-export class InputError extends Error {}
+export class InputError extends Error {
+  name = "InputError";
+}
 
 // TensorFlow dtype → how the page holds it. TF.js has no 64-bit types: its converter turns
 // int64 into int32 and float64 into float32, so the browser's tensor is built in those.
@@ -117,6 +119,9 @@ export function nest(values, shape) {
 /** Does a value's shape fit the declared one (null dims take any length)? */
 export function checkShape(shape, declared, label) {
   const want = `[${declared.map((d) => d ?? "any").join(", ")}]`;
+  if (declared.length === 1 && shape.length === 1 && declared[0] !== null && declared[0] !== shape[0]) {
+    throw new InputError(`${label} takes ${declared[0]} values, got ${shape[0]}`);
+  }
   if (shape.length !== declared.length) {
     throw new InputError(`${label} should be shaped ${want} but is [${shape.join(", ")}]`);
   }
