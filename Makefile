@@ -185,7 +185,7 @@ web: $(WEB)/node_modules/.installed ## build web/dist: the demo page with models
 web-dev: web .venv/.synced ## serve web/dist on http://127.0.0.1:8080, /v1/ proxied to MODEL_SERVER_URL
 	$(PY) -m web.devserver --root $(WEB)/dist --port 8080 --model-server $(MODEL_SERVER_URL)
 
-web-unit: $(WEB)/node_modules/.installed ## JavaScript unit tests (node --test): preprocessing, result formatting
+web-unit: $(WEB)/node_modules/.installed ## JavaScript unit tests (node --test): preprocessing, formatting, the any-model page's core
 	cd $(WEB) && node --test test/
 
 e2e: setup $(WEB)/node_modules/.installed $(CHROMIUM) ## browser tests (tests/system/browser): the demo in headless chromium

@@ -7,12 +7,13 @@
 //   text    a string input holding one string ([1] or []): a text box
 //   numbers a float vector of at most MAX_FIELDS: labelled number fields
 //   json    anything else (token ids, variable lengths, several strings): a JSON array box
+//   unsupported  a dtype the page cannot hold (complex, …): the spec says why
 // Views:
 //   classes an output [K] with K > 1: bars, named from the metadata when it names them
 //   values  anything else (a regression [1], a vector, a map): the numbers
 // The classes rule is the pipeline's own (pipeline/verify.py score_output): an output with
 // more than one column is a classification.
-import { InputError, dtypeInfo, isFixed, sampleShape, sizeOf } from "./values.js";
+import { InputError, dtypeInfo, isFixed, sampleShape } from "./values.js";
 
 export const MAX_FIELDS = 32; // a longer vector is easier to paste as a JSON list
 export const MAX_SUGGESTIONS = 20; // distinct golden strings offered under a text box
@@ -55,7 +56,7 @@ export function controlFor(tensor, meta, golden = null) {
       normalization: norm,
     };
   }
-  if (kind === "string" && sizeOf(shape.map((d) => d ?? 1)) === 1 && shape.every((d) => d === null || d === 1)) {
+  if (kind === "string" && shape.every((d) => d === null || d === 1)) {
     return { ...base, kind: "text", suggestions: suggestions(golden, tensor.name) };
   }
   if (kind === "float" && shape.length === 1 && isFixed(shape) && shape[0] >= 1 && shape[0] <= MAX_FIELDS) {
