@@ -1,7 +1,14 @@
-// Builds the demo into one folder: bundle (esbuild), page, wasm binaries, and the model copied in.
+// Builds the demo into one folder: bundles (esbuild), pages, wasm binaries, and the models copied in.
 //   node web/build.mjs [--models-dir models] [--name digits] [--out web/dist]
 // The page then needs nothing from the internet: TF.js is bundled and the wasm files are local.
-import { copyFile, cp, mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
+// Every model with a manifest (models/reports/<name>/) is copied, laid out as the web container
+// serves the models volume:
+//   models/index.json               the models, as nginx's JSON directory listing of reports/
+//   models/<name>/manifest.json     its last run: signature and every target's outcome
+//   models/<name>/golden.json       its golden set
+//   models/<name>/*                 its TF.js model (top level), when TF.js could take it
+//   config.json                     {"model": <name>}: the model / shows (the container's MODEL_NAME)
+import { copyFile, cp, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -22,42 +29,78 @@ async function exists(p) {
   return stat(p).then(() => true, () => false);
 }
 
-/** Why a model has no TF.js artifact: its manifest's outcome for the target, when it ran. */
-async function whyMissing(modelsDir, name, needed) {
+/** The manifest's tfjs row ({ outcome, reason, published }) and version; null without a manifest. */
+async function tfjsRow(modelsDir, name) {
   const manifest = path.join(modelsDir, "reports", name, "manifest.json");
-  if (!(await exists(manifest))) return `no TF.js model at ${needed}: run \`make all\` first`;
+  if (!(await exists(manifest))) return null;
   const doc = JSON.parse(await readFile(manifest, "utf8"));
-  const tfjs = (doc.artifacts ?? []).find((a) => a.target === "tfjs");
-  if (!tfjs || tfjs.published) return `no TF.js model at ${needed}: run \`make all\` first`;
-  return (
-    `${name} v${doc.version} has no TF.js model: its tfjs target ended "${tfjs.outcome}" ` +
-    `(${tfjs.reason}); the model server still serves it (see models/reports/${name}/report.md)`
-  );
+  const row = (doc.artifacts ?? []).find((a) => a.target === "tfjs") ?? { published: false, outcome: "not run", reason: "no tfjs row" };
+  return { ...row, version: doc.version };
+}
+
+/** Copies one model's manifest, golden set and TF.js top level: whether it has a TF.js model. */
+async function copyModel(modelsDir, name, out) {
+  const dest = path.join(out, "models", name);
+  await mkdir(dest, { recursive: true });
+  const manifest = path.join(modelsDir, "reports", name, "manifest.json");
+  if (await exists(manifest)) await copyFile(manifest, path.join(dest, "manifest.json"));
+  const golden = path.join(modelsDir, "golden", name, "golden.json");
+  if (await exists(golden)) await copyFile(golden, path.join(dest, "golden.json"));
+  // the model's top level only: variants (uint8/) are separate artifacts the page does not load
+  const tfjsDir = path.join(modelsDir, "tfjs", name);
+  if (!(await exists(path.join(tfjsDir, "model.json")))) return false;
+  for (const entry of await readdir(tfjsDir, { withFileTypes: true })) {
+    if (entry.isFile()) await cp(path.join(tfjsDir, entry.name), path.join(dest, entry.name));
+  }
+  return true;
+}
+
+/** The models the gallery lists: every folder of reports/ holding a manifest. */
+async function listModels(modelsDir) {
+  const reports = path.join(modelsDir, "reports");
+  if (!(await exists(reports))) return [];
+  const names = [];
+  for (const entry of await readdir(reports, { withFileTypes: true })) {
+    if (entry.isDirectory() && (await exists(path.join(reports, entry.name, "manifest.json")))) names.push(entry.name);
+  }
+  return names.sort();
+}
+
+async function bundle(entry, outfile) {
+  await esbuild.build({
+    entryPoints: [path.join(here, "src", entry)],
+    bundle: true,
+    minify: true,
+    format: "iife",
+    target: "es2020",
+    outfile,
+    logLevel: "warning",
+  });
 }
 
 async function main() {
   const modelsDir = path.resolve(args["models-dir"]);
   const out = path.resolve(args.out);
   const tfjsDir = path.join(modelsDir, "tfjs", args.name);
-  const golden = path.join(modelsDir, "golden", args.name, "golden.json");
-  const needs = args["no-model"] ? [] : [path.join(tfjsDir, "model.json"), path.join(tfjsDir, "metadata.json")];
-  for (const needed of needs) {
-    if (!(await exists(needed))) throw new Error(await whyMissing(modelsDir, args.name, needed));
+  let serverOnly = null; // why the browser cannot run the model: its page asks the server
+  if (!args["no-model"]) {
+    const row = await tfjsRow(modelsDir, args.name);
+    if (row && !row.published) {
+      serverOnly = `its tfjs target ended "${row.outcome}" (${row.reason}): its page asks the model server`;
+    } else {
+      for (const needed of [path.join(tfjsDir, "model.json"), path.join(tfjsDir, "metadata.json")]) {
+        if (!(await exists(needed))) throw new Error(`no TF.js model at ${needed}: run \`make all\` first`);
+      }
+    }
   }
   await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
 
-  await esbuild.build({
-    entryPoints: [path.join(here, "src", "main.js")],
-    bundle: true,
-    minify: true,
-    format: "iife",
-    target: "es2020",
-    outfile: path.join(out, "app.js"),
-    logLevel: "warning",
-  });
-  await copyFile(path.join(here, "index.html"), path.join(out, "index.html"));
-  await copyFile(path.join(here, "style.css"), path.join(out, "style.css"));
+  await bundle("main.js", path.join(out, "app.js"));
+  await bundle("gallery.js", path.join(out, "gallery.js"));
+  for (const page of ["index.html", "gallery.html", "style.css"]) {
+    await copyFile(path.join(here, page), path.join(out, page));
+  }
 
   const wasmSrc = path.join(here, "node_modules", "@tensorflow", "tfjs-backend-wasm", "dist");
   await mkdir(path.join(out, "wasm"));
@@ -69,14 +112,17 @@ async function main() {
     console.log(`built ${path.relative(process.cwd(), out) || "."} without a model (--no-model)`);
     return;
   }
-  // the model's top level only: variants (uint8/) are separate artifacts the page does not load
-  const modelOut = path.join(out, "models", args.name);
-  await mkdir(modelOut, { recursive: true });
-  for (const entry of await readdir(tfjsDir, { withFileTypes: true })) {
-    if (entry.isFile()) await cp(path.join(tfjsDir, entry.name), path.join(modelOut, entry.name));
-  }
-  if (await exists(golden)) await copyFile(golden, path.join(modelOut, "golden.json"));
-  console.log(`built ${path.relative(process.cwd(), out) || "."} with ${args.name} from ${tfjsDir}`);
+  const names = [...new Set([...(await listModels(modelsDir)), args.name])].sort();
+  const withTfjs = [];
+  for (const name of names) if (await copyModel(modelsDir, name, out)) withTfjs.push(name);
+  const listing = names.map((name) => ({ name, type: "directory" }));
+  await writeFile(path.join(out, "models", "index.json"), JSON.stringify(listing));
+  await writeFile(path.join(out, "config.json"), JSON.stringify({ model: args.name }));
+  console.log(
+    `built ${path.relative(process.cwd(), out) || "."} for ${args.name}: ${names.length} model(s), ` +
+      `${withTfjs.length} with TF.js (${withTfjs.join(", ") || "none"})`,
+  );
+  if (serverOnly) console.log(`${args.name} v${(await tfjsRow(modelsDir, args.name)).version} has no TF.js model: ${serverOnly}`);
 }
 
 main().catch((err) => {

@@ -1,243 +1,67 @@
-// Orchestrates the demo: load → warm up → draw or pick a sample → predict → compare with the server.
-// Query parameters: ?model=<name> (default digits), ?backend=wasm|webgl|cpu (default wasm).
-import { compare, formatDiff, formatPercent, percentile, topK } from "./format.js";
+// The page's entry: which model, what its signature calls for, and which page runs it.
+// Query parameters: ?model=<name> (default: config.json's model, else digits),
+// ?backend=wasm|webgl|cpu (default wasm).
+// A model whose one input is an [8, 8, 1] image and that TF.js runs gets the digits page (its pad,
+// grid and figures); every other model gets the page built from its signature (form.js), which
+// also serves a model without a TF.js artifact through the model server alone.
+import { startDigits } from "./digits.js";
+import { startForm } from "./form.js";
 import * as m from "./model.js";
-import { inputToCounts, preprocess } from "./preprocess.js";
-import { createUi } from "./ui.js";
-
-const SAMPLES_PER_CLASS = 2; // golden samples shown in the strip
+import { formSpec } from "./signature.js";
 
 const params = new URLSearchParams(globalThis.location.search);
-const name = params.get("model") || "digits";
-const urls = m.urlsFor(name);
-const ui = createUi();
 
-const state = {
-  meta: null,
-  model: null,
-  golden: null,
-  backend: null,
-  input: null, // the last input the model saw (Float32Array)
-  probabilities: null,
-  loadMs: null,
-  source: null,
-  firstPredictionMs: null,
-  fallbackReason: null, // why the page runs on another backend than the one asked for
+// What the page shows before a page module owns it, and how either of them reports a failure.
+const shell = {
+  onError(message) {
+    document.body.dataset.state = "error";
+    const error = document.getElementById("error");
+    error.textContent = message;
+    error.hidden = false;
+    document.getElementById("status").textContent = "The demo cannot run.";
+    document.getElementById("progress").hidden = true;
+  },
 };
 
-let busy = false;
-let dirty = false;
-let job = null; // what to run next: () => Promise
-
-async function show(input, counts) {
-  ui.showGrid(counts);
-  state.input = input;
-  const { probabilities, ms } = await m.predict(state.model, state.meta, input);
-  state.probabilities = probabilities;
-  ui.showPrediction(topK(probabilities, state.meta.class_names, 3), probabilities, ms, state.backend);
-  if (state.firstPredictionMs === null) {
-    state.firstPredictionMs = performance.now(); // since navigation started
-    ui.showFirstPrediction(state.firstPredictionMs);
-  }
-}
-
-/** Runs the latest request only: strokes arrive faster than predictions on slow backends. */
-async function schedule(fn) {
-  job = fn;
-  if (busy) {
-    dirty = true;
-    return;
-  }
-  busy = true;
+/** The model to show: ?model=, else the one the build or the web container was set to. */
+async function modelName() {
+  if (params.get("model")) return params.get("model");
   try {
-    do {
-      dirty = false;
-      const run = job;
-      job = null;
-      if (run) await run();
-    } while (dirty || job);
-  } catch (err) {
-    ui.showError(`Prediction failed: ${err.message}`);
-  } finally {
-    busy = false;
+    const response = await fetch("config.json", { cache: "no-cache" });
+    if (response.ok) return (await response.json()).model || "digits";
+  } catch {
+    // no config.json: a page built before it existed
   }
-}
-
-function onStrokes(strokes) {
-  ui.clearServer();
-  schedule(async () => {
-    const { counts, input } = preprocess(strokes);
-    if (strokes.flat().length === 0) {
-      ui.showGrid(counts);
-      ui.showEmpty(state.backend);
-      state.input = null;
-      return;
-    }
-    await show(input, counts);
-  });
-}
-
-function goldenInput(index) {
-  return Float32Array.from(state.golden.x[index]);
-}
-
-function onSample(index) {
-  ui.clearServer();
-  const input = goldenInput(index);
-  const counts = inputToCounts(input);
-  ui.showSampleOnPad(counts);
-  schedule(() => show(input, counts));
-}
-
-async function onCompare() {
-  if (!state.input) {
-    ui.showServer("Draw a digit or pick a sample first.");
-    return;
-  }
-  const input = state.input;
-  const browser = state.probabilities;
-  ui.showServer("Asking the model server…", { pending: "true" });
-  try {
-    const server = await m.predictOnServer(urls, state.meta, input);
-    const c = compare(browser, server, state.meta.class_names);
-    ui.showServer(c.text, {
-      pending: "false",
-      maxAbsDiff: c.maxAbsDiff,
-      serverClass: c.serverClass,
-      browserClass: c.browserClass,
-      probabilities: JSON.stringify(Array.from(server)),
-    });
-  } catch (err) {
-    ui.showServer(err.message, { pending: "false", error: "true" });
-  }
-}
-
-async function loadFor(backend) {
-  ui.setControlsEnabled(false);
-  state.backend = await m.useBackend(backend, urls);
-  ui.setBackends(m.BACKENDS, state.backend);
-  ui.setState("loading", `Loading the model on ${state.backend}…`);
-  ui.setProgress(0);
-  state.model?.dispose();
-  const loaded = await m.loadModel(urls, state.meta, (f) => ui.setProgress(f));
-  state.model = loaded.model;
-  state.loadMs = loaded.loadMs;
-  state.source = loaded.source;
-  ui.showLoadStats(loaded);
-  try {
-    await m.warmUp(state.model, state.meta);
-  } catch (err) {
-    // a backend without a kernel this model needs (wasm cannot run a GRU's loop in TF.js 4.22):
-    // the cpu backend runs every op, so the page falls back to it and says why
-    if (state.backend === "cpu" || err instanceof m.ModelError) throw err;
-    const failed = state.backend;
-    await loadFor("cpu");
-    state.fallbackReason = `${failed} could not run this model (${err.message}); running on cpu.`;
-    return;
-  }
-  ui.setProgress(null);
-  ui.setControlsEnabled(true);
+  return "digits";
 }
 
 async function start() {
-  ui.setState("loading", "Loading the model's metadata…");
-  state.meta = await m.loadMetadata(urls);
-  await loadFor(params.get("backend") || "wasm");
-  ui.showAbout(
-    `${state.meta.name} v${state.meta.version} (${state.meta.source_commit ?? "?"}) · TF.js ${m.tfjsVersion()}`,
-  );
-  try {
-    state.golden = await m.loadGolden(urls);
-  } catch {
-    state.golden = null; // the strip is a bonus: drawing works without it
+  const name = await modelName();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+    throw new m.ModelError(`"${name}" is not a model name (letters, digits, '.', '_' and '-').`);
   }
-  if (state.golden) {
-    const picked = [];
-    const labels = state.golden.labels ?? state.golden.reference.map((r) => r.indexOf(Math.max(...r)));
-    // a model without class names (one a user brought) has its classes by index
-    const classes = state.meta.class_names ?? state.golden.reference[0].map((_, i) => String(i));
-    for (let cls = 0; cls < classes.length; cls++) {
-      let n = 0;
-      labels.forEach((label, index) => {
-        if (label === cls && n < SAMPLES_PER_CLASS) {
-          picked.push({ index, label: classes[label], counts: inputToCounts(state.golden.x[index]) });
-          n++;
-        }
-      });
-    }
-    ui.showSamples(picked);
-    await schedule(async () => {
-      const input = goldenInput(picked[0].index);
-      ui.showSampleOnPad(inputToCounts(input));
-      await show(input, inputToCounts(input));
-    });
-  } else {
-    await schedule(async () => show(preprocess([]).input, preprocess([]).counts));
-  }
-  const note = state.fallbackReason ? ` ${state.fallbackReason}` : "";
-  ui.setState("ready", `Ready: ${state.meta.name} on ${state.backend}. Draw a digit.${note}`);
+  const urls = m.urlsFor(name);
+  document.getElementById("status").textContent = `Loading ${name}'s metadata…`;
+  // the manifest says whether TF.js could take the model; a page built without manifests (or a
+  // deployment that does not serve them) has its metadata.json alone, which means it could
+  const manifest = await m.loadManifest(urls).catch(() => null);
+  const noTfjs = manifest ? m.whyNoTfjs(manifest) : null;
+  const meta = noTfjs === null ? await m.loadMetadata(urls) : m.metadataFromManifest(manifest);
+  const spec = formSpec(meta);
+  const backend = params.get("backend") || "wasm";
+  if (spec.digits && spec.tfjs) return startDigits({ urls, meta, backend, shell });
+  return startForm({ urls, meta, manifest, spec, noTfjs, backend, shell });
 }
 
-ui.on("strokes", onStrokes);
-ui.on("sample", onSample);
-ui.on("compare", onCompare);
-ui.on("clear", () => {
-  ui.clearPad();
-  onStrokes([]);
-});
-ui.on("backend", (backend) =>
-  schedule(async () => {
-    await loadFor(backend);
-    if (state.input) await show(state.input, inputToCounts(state.input));
-    ui.setState("ready", `Ready: ${state.meta.name} on ${state.backend}.`);
-  }),
+const ready = start().then(
+  () => true,
+  (err) => {
+    if (!(err instanceof m.ModelError)) console.error(err); // the stack, for whoever debugs it
+    shell.onError(err instanceof m.ModelError ? err.message : `The demo failed to start: ${err.message}`);
+    return false;
+  },
 );
-
-// For the browser tests and bench-web: the page's own code path, called from outside.
-const ready = start().catch((err) => {
-  if (!(err instanceof m.ModelError)) console.error(err); // the stack, for whoever debugs it
-  ui.showError(err instanceof m.ModelError ? err.message : `The demo failed to start: ${err.message}`);
-  throw err;
-});
-ready.catch(() => {}); // shown on the page: never an uncaught rejection
 globalThis.addEventListener("unhandledrejection", (e) => {
-  ui.showError(`Unexpected error: ${e.reason?.message ?? e.reason}`);
+  shell.onError(`Unexpected error: ${e.reason?.message ?? e.reason}`);
 });
-
-globalThis.demo = {
-  ready: ready.then(() => true, () => false),
-  idle: () => !busy && !dirty && !job,
-  strokes: () => ui.strokes(),
-  state: () => ({
-    backend: state.backend,
-    loadMs: state.loadMs,
-    source: state.source,
-    firstPredictionMs: state.firstPredictionMs,
-    checksum: state.meta?.checksum,
-    fallbackReason: state.fallbackReason,
-  }),
-  /** Every golden input (or `limit` of them) through the page's predict: outputs and times. */
-  async evaluateGolden(limit = Infinity) {
-    const n = Math.min(limit, state.golden.x.length);
-    const outputs = [];
-    const times = [];
-    for (let i = 0; i < n; i++) {
-      const { probabilities, ms } = await m.predict(state.model, state.meta, goldenInput(i));
-      outputs.push(Array.from(probabilities));
-      times.push(ms);
-    }
-    return { outputs, times, backend: state.backend };
-  },
-  /** Single-input latency over `runs` calls cycling through the golden inputs. */
-  async benchmark(runs = 200) {
-    const times = [];
-    for (let i = 0; i < runs; i++) {
-      const { ms } = await m.predict(state.model, state.meta, goldenInput(i % state.golden.x.length));
-      times.push(ms);
-    }
-    times.sort((a, b) => a - b);
-    return { backend: state.backend, runs, p50: percentile(times, 0.5), p99: percentile(times, 0.99) };
-  },
-  formatDiff,
-  formatPercent,
-};
+globalThis.demoReady = ready;

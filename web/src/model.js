@@ -5,6 +5,7 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 /** Every URL the page fetches, relative to the page: `make web` lays dist/ out to match. */
 export function urlsFor(name) {
   return {
+    manifest: `models/${name}/manifest.json`, // the pipeline's record: signature, every target's outcome
     metadata: `models/${name}/metadata.json`, // class names, shapes, the artifact's sha256
     model: `models/${name}/model.json`, // TF.js graph model + weight shards beside it
     golden: `models/${name}/golden.json`, // held-out inputs with the Keras reference outputs
@@ -45,6 +46,39 @@ export async function loadMetadata(urls) {
     throw new ModelError(`The model's metadata (${urls.metadata}) has no input and output shapes.`);
   }
   return { ...meta, checksum: meta.artifacts?.tfjs?.sha256 ?? "" };
+}
+
+/**
+ * The manifest of the model's last run (models/reports/<name>/manifest.json): its signature and
+ * every target's outcome, so a page without a TF.js model can say why and still offer the server.
+ */
+export async function loadManifest(urls) {
+  return fetchJson(urls.manifest, "model's manifest");
+}
+
+/** What the page needs from a manifest when there is no TF.js metadata: the signature alone. */
+export function metadataFromManifest(manifest) {
+  return {
+    name: manifest.model,
+    version: manifest.version,
+    source_commit: manifest.source_commit,
+    inputs: manifest.inputs,
+    outputs: manifest.outputs,
+    input_shape: manifest.inputs?.[0]?.shape,
+    output_shape: manifest.outputs?.[0]?.shape,
+    class_names: manifest.class_names ?? null,
+    normalization: manifest.normalization ?? null,
+    artifacts: {},
+    checksum: "",
+  };
+}
+
+/** Why the browser cannot run the model, from the manifest's tfjs row; null when it can. */
+export function whyNoTfjs(manifest) {
+  const row = manifest?.artifacts?.find((a) => a.target === "tfjs");
+  if (!row) return "the pipeline made no TF.js model for it";
+  if (row.published) return null;
+  return `its TF.js conversion ended "${row.outcome}": ${row.reason}`;
 }
 
 export async function loadGolden(urls) {
@@ -125,6 +159,15 @@ async function refreshCache(model, key, prefix, cached) {
 }
 
 function checkShapes(model, meta) {
+  if (meta.inputs?.length > 1) {
+    // several inputs: the graph's inputs include its tables' initialisers, so check by signature name
+    const names = Object.keys(model.signature?.inputs ?? {});
+    const missing = meta.inputs.map((t) => t.name).filter((n) => names.length && !names.includes(n));
+    if (missing.length) {
+      throw new ModelError(`The model has no input ${missing.join(", ")} that its metadata names: mismatched files.`);
+    }
+    return;
+  }
   const want = meta.input_shape.slice(1).join("x");
   const got = (model.inputs[0]?.shape ?? []).slice(1).join("x");
   if (got && want !== got) {
@@ -184,6 +227,48 @@ async function infer(model, x, outputName) {
   return y;
 }
 
+/**
+ * One sample of every input through the model, by the signature's names:
+ * `inputs` { name: { values, shape } } (values.js), `specs` the controls (their tfjsDtype),
+ * `outputs` the output names. Returns { outputs: { name: Float32Array }, ms }.
+ */
+export async function predictNamed(model, specs, inputs, outputs) {
+  const start = performance.now();
+  const feed = {};
+  try {
+    for (const spec of specs) {
+      const { values, shape } = inputs[spec.input];
+      const data = spec.tfjsDtype === "string" ? Array.from(values) : values;
+      feed[spec.input] = tf.tensor(data, [1, ...shape], spec.tfjsDtype);
+    }
+    const ys = model.needsAsync
+      ? await model.executeAsync({ ...feed }, outputs)
+      : tf.tidy(() => model.execute({ ...feed }, outputs));
+    const list = ys instanceof tf.Tensor ? [ys] : ys;
+    const result = {};
+    try {
+      for (const [i, name] of outputs.entries()) result[name] = Float32Array.from(await list[i].data());
+    } finally {
+      tf.dispose(list);
+    }
+    return { outputs: result, ms: performance.now() - start };
+  } finally {
+    tf.dispose(Object.values(feed));
+  }
+}
+
+/** An input of zeros (or empty strings) per control: the generic page's warm-up. */
+export function zerosFor(specs) {
+  return Object.fromEntries(
+    specs.map((spec) => {
+      const shape = spec.shape.map((d) => d ?? 1);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const values = spec.tfjsDtype === "string" ? new Array(n).fill("") : new Float32Array(n);
+      return [spec.input, { values, shape }];
+    }),
+  );
+}
+
 /** The first call compiles kernels (and shaders on webgl): pay it on zeros, before the user. */
 export async function warmUp(model, meta) {
   const size = inputShape(meta).reduce((a, b) => a * b, 1);
@@ -198,12 +283,18 @@ export async function predictOnServer(urls, meta, input) {
       Array.from({ length: c }, (_, k) => input[(r * w + col) * c + k]),
     ),
   );
+  const prediction = (await postPredict(urls, { instances: [instance] })).predictions[0];
+  return Float32Array.from(Array.isArray(prediction) ? prediction : prediction[meta.output_name]);
+}
+
+/** POSTs a predict body (rest.js restBody) to TF Serving's REST API: its parsed answer. */
+export async function postPredict(urls, request) {
   let response;
   try {
     response = await fetch(urls.predict, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ instances: [instance] }),
+      body: JSON.stringify(request),
     });
   } catch (err) {
     throw new Error(`The model server is unreachable (${urls.predict}): ${err.message}`);
@@ -218,8 +309,11 @@ export async function predictOnServer(urls, meta, input) {
     }
     throw new Error(`The model server answered ${response.status}: ${reason}`);
   }
-  const prediction = JSON.parse(body).predictions[0];
-  return Float32Array.from(Array.isArray(prediction) ? prediction : prediction[meta.output_name]);
+  try {
+    return JSON.parse(body);
+  } catch {
+    throw new Error(`The model server's answer is not JSON: ${body.slice(0, 200)}`);
+  }
 }
 
 export function tfjsVersion() {
