@@ -25,6 +25,7 @@ FIXTURE_MARKERS = {
     "two_input_tflite": "model",  # tests/mobile/test_cli.py: exports and converts a model
     "text_model": "model",  # tests/pipeline/test_any_model.py: a text model through the pipeline
     "small_model": "model",  # tests/pipeline/conftest.py: a quick model for runs killed, at once, disk full
+    "zoo": "model",  # every examples/ model through the pipeline (examples/zoo.py)
     "server": "server",  # tests/serving/conftest.py: the session's server process
     "start_server": "server",  # tests/serving/conftest.py: a server per test
     "run_server": "server",  # tests/serving/conftest.py: `python -m serving` to its exit
@@ -112,6 +113,21 @@ def gru(tmp_path_factory):
     cfg = PipelineConfig(name="gru", models_dir=models, latency_runs=3)
     result = stages.run(cfg, root / "gru.keras", root / "samples.npz")
     return result, Layout(models, "gru"), root / "samples.npz"
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory):
+    """Every examples/ model trained and published as zoo-<kind> by `examples/zoo.py`, exactly
+    as `make zoo` does, into a temporary models directory (returned)."""
+    import subprocess
+    import sys
+
+    models = tmp_path_factory.mktemp("zoo-models")
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, str(root / "examples" / "zoo.py"), "--models-dir", str(models)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=root)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    return models
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,12 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # a camera for the pages' camera snapshot: Chromium's synthetic video, granted without asking
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
+# where the browser tests save a screenshot of each page they open (gitignored)
+SCREENSHOTS = WEB_DIR / "screenshots"
 
 
 def build(models_dir: Path, name: str, out: Path) -> Path:
@@ -98,9 +103,21 @@ def launch(playwright):
 
 
 def open_demo(context, url: str, timeout_ms: float = 60_000):
-    """A new page on the demo, once it has loaded (or failed to load) its model."""
+    """A new page on the demo, once it has loaded (or failed to load) its model and answered its
+    first sample."""
     page = context.new_page()
     page.set_default_timeout(timeout_ms)
     page.goto(url)
-    page.wait_for_function("document.body.dataset.state !== 'loading'")
+    page.wait_for_function(
+        "document.body.dataset.state === 'error' || "
+        "(document.body.dataset.state !== 'loading' && globalThis.demo?.idle())"
+    )
     return page
+
+
+def screenshot(page, name: str) -> Path:
+    """A full-page screenshot in web/screenshots/<name>.png, for a person to look at."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=path, full_page=True)
+    return path

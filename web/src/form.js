@@ -25,6 +25,7 @@ export function startForm({ urls, meta, spec, noTfjs, backend: asked, shell }) {
     inputs: null, // the last inputs answered: { name: { values, shape } }
     outputs: null, // and the answer: { name: Float32Array }
     sample: null, // the golden sample the inputs came from, until the user edits one
+    answers: 0, // how many answers the page has shown
   };
 
   // one prediction at a time, in order; idle() is what the tests and bench-web wait for
@@ -34,7 +35,8 @@ export function startForm({ urls, meta, spec, noTfjs, backend: asked, shell }) {
     pending++;
     queue = queue
       .then(fn)
-      .catch((err) => ui.showPredictError(err instanceof InputError ? err.message : `Prediction failed: ${err.message}`))
+      // a value the user can fix is shown beside its control (form-ui readInputs); the last answer stays
+      .catch((err) => err instanceof InputError || ui.showPredictError(`Prediction failed: ${err.message}`))
       .finally(() => pending--);
     return queue;
   }
@@ -55,6 +57,7 @@ export function startForm({ urls, meta, spec, noTfjs, backend: asked, shell }) {
     const { outputs, ms, where } = await answer(inputs);
     state.inputs = inputs;
     state.outputs = outputs;
+    state.answers++;
     ui.showOutputs(outputs, ms, where);
     ui.showReferences(state.sample?.references ?? null, outputs);
     if (state.firstPredictionMs === null && state.model) {
@@ -176,6 +179,7 @@ export function startForm({ urls, meta, spec, noTfjs, backend: asked, shell }) {
       checksum: meta.checksum,
       fallbackReason: state.fallbackReason,
       tfjs: Boolean(state.model),
+      answers: state.answers,
     }),
     /** The last answer shown, by output name. */
     outputs: () => (state.outputs ? plain(state.outputs) : null),

@@ -27,6 +27,7 @@ def test_a_recurrent_model_runs_in_the_page_and_agrees_with_keras(gru, chromium,
             assert page.evaluate("document.body.dataset.state") == "ready", page.text_content(
                 "#error"
             )
+            assert page.evaluate("demo.page") == "form"  # frames [12, 5]: a JSON box, not the pad
             out = page.evaluate("demo.evaluateGolden()")
             fallback = page.evaluate("demo.state().fallbackReason")
             status = page.text_content("#status")
@@ -38,7 +39,7 @@ def test_a_recurrent_model_runs_in_the_page_and_agrees_with_keras(gru, chromium,
     else:  # a backend that cannot run the loop: the page says why and runs it on cpu
         assert backend != "cpu" and out["backend"] == "cpu"
         assert fallback.startswith(f"{backend} could not run this model") and fallback in status
-    outputs = np.array(out["outputs"], dtype=np.float32)
+    outputs = np.array(out["outputs"]["scores"], dtype=np.float32)
     reference = np.array(golden["reference"], dtype=np.float32)
     labels = np.array(golden["labels"])
     metrics, failures = score_output(outputs, reference, labels, TARGETS["tfjs"].gate)
