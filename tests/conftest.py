@@ -26,6 +26,7 @@ FIXTURE_MARKERS = {
     "text_model": "model",  # tests/pipeline/test_any_model.py: a text model through the pipeline
     "small_model": "model",  # tests/pipeline/conftest.py: a quick model for runs killed, at once, disk full
     "zoo": "model",  # every examples/ model through the pipeline (examples/zoo.py)
+    "strokes_model": "model",  # a single-channel image model (not the digits') through the pipeline
     "server": "server",  # tests/serving/conftest.py: the session's server process
     "start_server": "server",  # tests/serving/conftest.py: a server per test
     "run_server": "server",  # tests/serving/conftest.py: `python -m serving` to its exit
@@ -113,6 +114,45 @@ def gru(tmp_path_factory):
     cfg = PipelineConfig(name="gru", models_dir=models, latency_runs=3)
     result = stages.run(cfg, root / "gru.keras", root / "samples.npz")
     return result, Layout(models, "gru"), root / "samples.npz"
+
+
+@pytest.fixture(scope="session")
+def strokes_model(tmp_path_factory):
+    """A single-channel image model that is not the digits': 12x12 images of one bright stroke,
+    vertical, horizontal or diagonal (the class), trained briefly and run through the pipeline.
+    (RunResult, Layout)."""
+    import keras
+    import numpy as np
+
+    from pipeline import stages
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    n = 300
+    y = rng.integers(0, 3, n)
+    x = (rng.random((n, 12, 12)) * 0.1).astype(np.float32)
+    at = rng.integers(2, 10, n)
+    for i in range(n):
+        if y[i] == 0:
+            x[i, :, at[i]] = 1.0
+        elif y[i] == 1:
+            x[i, at[i], :] = 1.0
+        else:
+            np.fill_diagonal(x[i], 1.0)
+    image = keras.Input((12, 12, 1), name="image")
+    scores = keras.layers.Dense(3, activation="softmax", name="stroke")(
+        keras.layers.Flatten()(keras.layers.Conv2D(4, 3, activation="relu")(image))
+    )
+    model = keras.Model(image, scores)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x[..., None], y, epochs=20, verbose=0)
+    root = tmp_path_factory.mktemp("strokes")
+    model.save(root / "strokes.keras")
+    np.savez(root / "samples.npz", image=x[:60, ..., None], y=y[:60])
+    models = root / "models"
+    cfg = PipelineConfig(name="strokes", models_dir=models, latency_runs=3)
+    result = stages.run(cfg, root / "strokes.keras", root / "samples.npz")
+    return result, Layout(models, "strokes")
 
 
 @pytest.fixture(scope="session")

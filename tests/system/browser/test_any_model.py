@@ -67,8 +67,8 @@ def open_model(chromium, zoo_url):
     assert not errors, errors
 
 
-def server_predict(server, zoo, name: str, inputs: dict) -> dict[str, np.ndarray]:
-    """TF Serving's columnar REST predict for one sample: outputs by name."""
+def server_predict(server, name: str, inputs: dict, outputs: list[str]) -> dict[str, np.ndarray]:
+    """TF Serving's columnar REST predict for one sample: `outputs` by name."""
     body = {"inputs": {k: [v] for k, v in inputs.items()}}
     request = urllib.request.Request(
         f"{server.rest_url}/v1/models/{name}:predict",
@@ -76,11 +76,16 @@ def server_predict(server, zoo, name: str, inputs: dict) -> dict[str, np.ndarray
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as r:
-        outputs = json.loads(r.read())["outputs"]
-    if not isinstance(outputs, dict):  # one output: TF Serving leaves its name out
-        (only,) = read_manifest(Layout(zoo, name).manifest)["outputs"]
-        outputs = {only["name"]: outputs}
-    return {k: np.asarray(v, dtype=np.float32)[0] for k, v in outputs.items()}
+        answer = json.loads(r.read())["outputs"]
+    if not isinstance(answer, dict):  # one output: TF Serving leaves its name out
+        (only,) = outputs
+        answer = {only: answer}
+    return {k: np.asarray(answer[k], dtype=np.float32)[0] for k in outputs}
+
+
+def zoo_predict(server, zoo, name: str, inputs: dict) -> dict[str, np.ndarray]:
+    outputs = [t["name"] for t in read_manifest(Layout(zoo, name).manifest)["outputs"]]
+    return server_predict(server, name, inputs, outputs)
 
 
 def shown(page) -> dict[str, np.ndarray]:
@@ -167,7 +172,7 @@ def test_compare_with_server_agrees(open_model, zoo, zoo_server, name):
     assert "largest difference" in page.text_content("#server-result")
     # what the page sent is what the server answers for those inputs, asked directly
     inputs = {k: nested(v) for k, v in page.evaluate("demo.inputs()").items()}
-    assert_close(server_predict(zoo_server, zoo, name, inputs), server, "page vs direct")
+    assert_close(zoo_predict(zoo_server, zoo, name, inputs), server, "page vs direct")
 
 
 def nested(value: dict):
@@ -206,7 +211,7 @@ def test_a_typed_input_gives_the_servers_answer(open_model, zoo, zoo_server, nam
             box.locator("textarea").fill(json.dumps(value))
     predict(page)
     assert page.locator(".input-error:visible").all_text_contents() == []
-    want = server_predict(zoo_server, zoo, name, TYPED[name])
+    want = zoo_predict(zoo_server, zoo, name, TYPED[name])
     assert_close(shown(page), want, "typed input")
     # the reference line belongs to golden samples only
     assert all(t == "" for t in page.locator("#outputs .reference").all_text_contents())
@@ -240,7 +245,7 @@ def test_an_uploaded_image_gives_the_servers_answer(
     seen = page.evaluate("demo.inputs()")["image"]
     assert seen["shape"] == [16, 16, 3]
     assert np.max(np.abs(np.asarray(seen["values"]).reshape(16, 16, 3) - expected)) <= 1e-6
-    want = server_predict(zoo_server, zoo, "zoo-image_cnn", {"image": expected.tolist()})
+    want = zoo_predict(zoo_server, zoo, "zoo-image_cnn", {"image": expected.tolist()})
     assert_close(shown(page), want, "uploaded image")
 
 
@@ -273,7 +278,7 @@ def test_a_camera_snapshot_gives_the_servers_answer(open_model, zoo, zoo_server)
     seen = page.evaluate("demo.inputs()")["image"]
     image = np.asarray(seen["values"], dtype=np.float32).reshape(16, 16, 3)
     assert image.min() >= 0 and image.max() <= 1 and image.std() > 0  # a real frame, in range
-    want = server_predict(zoo_server, zoo, "zoo-image_cnn", {"image": image.tolist()})
+    want = zoo_predict(zoo_server, zoo, "zoo-image_cnn", {"image": image.tolist()})
     assert_close(shown(page), want, "camera snapshot")
     assert box.locator("video.camera-view").is_hidden()  # the camera is released
 
@@ -322,7 +327,7 @@ def test_a_model_without_tfjs_says_why_and_the_server_answers(open_model, zoo, z
     text = "the battery of this phone is great and the screen is superb"
     page.fill('fieldset[data-input="text"] input', text)
     predict(page)
-    direct = server_predict(zoo_server, zoo, SERVER_ONLY, {"text": [text]})
+    direct = zoo_predict(zoo_server, zoo, SERVER_ONLY, {"text": [text]})
     assert_close(shown(page), direct, "typed text")
     assert browser.screenshot(page, SERVER_ONLY).stat().st_size > 10_000
 
@@ -362,3 +367,60 @@ def test_a_model_name_that_is_not_one_gets_a_clear_message(chromium, zoo_url):
             assert message in page.get_by_role("alert").text_content()
     finally:
         context.close()
+
+
+def test_a_single_channel_image_can_be_drawn_and_the_server_agrees(
+    chromium, strokes_model, tmp_path
+):
+    """A grey image model other than the digits' gets a drawing pad: ink on paper becomes bright
+    strokes on dark, as the pipeline's image preprocessing makes them."""
+    _, layout = strokes_model
+    dist = browser.build(layout.root, "strokes", tmp_path / "dist")
+    flags = ["--model_name=strokes", f"--model_base_path={layout.serving_base}"]
+    context = chromium.new_context(viewport={"width": 1100, "height": 900})
+    errors: list[str] = []
+    try:
+        with (
+            ServerProcess(flags, log=tmp_path / "server.log") as server,
+            browser.static_server(dist, server.rest_url) as url,
+        ):
+            page = browser.open_demo(context, f"{url}?model=strokes")
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            assert page.evaluate("demo.page") == "form", page.text_content("#error")
+            pad = page.locator("canvas.draw-pad")
+            box = pad.bounding_box()
+            before = answers(page)
+            # a vertical stroke down the middle of the image's fourth column (the pen is ~1 column wide)
+            page.mouse.move(box["x"] + box["width"] * 3.5 / 12, box["y"] + box["height"] * 0.1)
+            page.mouse.down()
+            page.mouse.move(
+                box["x"] + box["width"] * 3.5 / 12, box["y"] + box["height"] * 0.9, steps=8
+            )
+            page.mouse.up()
+            wait_answer(page, before)
+            seen = page.evaluate("demo.inputs()")["image"]
+            image = np.asarray(seen["values"], dtype=np.float32).reshape(12, 12)
+            columns = image.mean(axis=0)
+            assert (
+                columns[3] > 0.6 and columns[6:].max() < 0.05
+            )  # bright where drawn, dark elsewhere
+            assert int(np.argmax(shown(page)["stroke"])) == 0  # a vertical stroke
+            want = server_predict(
+                server, "strokes", {"image": image[..., None].tolist()}, ["stroke"]
+            )
+            assert_close(shown(page), want, "drawn image")
+            browser.screenshot(page, "strokes")
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("name", ["zoo-tabular", "zoo-image_cnn"])
+def test_a_form_page_is_usable_at_phone_width(open_model, name):
+    page = open_model(name)
+    page.set_viewport_size({"width": 375, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scrolling
+    for control in page.locator("fieldset.control").all():
+        b = control.bounding_box()
+        assert b["x"] >= 0 and b["x"] + b["width"] <= 375
+    assert browser.screenshot(page, f"{name}-phone").stat().st_size > 10_000
