@@ -179,7 +179,7 @@ $(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
 $(CHROMIUM):
 	@bash $(WEB)/install-chromium.sh
 
-web: $(WEB)/node_modules/.installed ## build web/dist: the demo page with models/tfjs/<name> and its golden set copied in
+web: $(WEB)/node_modules/.installed ## build web/dist: NAME's page at /, a page for every published model and the gallery
 	node $(WEB)/build.mjs --models-dir models --name $(NAME) --out $(WEB)/dist
 
 web-dev: web .venv/.synced ## serve web/dist on http://127.0.0.1:8080, /v1/ proxied to MODEL_SERVER_URL
@@ -191,5 +191,5 @@ web-unit: $(WEB)/node_modules/.installed ## JavaScript unit tests (node --test):
 e2e: setup $(WEB)/node_modules/.installed $(CHROMIUM) ## browser tests (tests/system/browser): the demo in headless chromium
 	$(PY) -m pytest tests/system/browser -q
 
-bench-web: setup web $(CHROMIUM) ## the demo in headless Chromium per TF.js backend; writes bench-web.md
+bench-web: setup web $(CHROMIUM) ## every model's page in headless Chromium per TF.js backend; writes bench-web.md per model
 	$(PY) -m bench.web --name $(NAME)

@@ -33,7 +33,12 @@ async function exists(p) {
 async function tfjsRow(modelsDir, name) {
   const manifest = path.join(modelsDir, "reports", name, "manifest.json");
   if (!(await exists(manifest))) return null;
-  const doc = JSON.parse(await readFile(manifest, "utf8"));
+  let doc;
+  try {
+    doc = JSON.parse(await readFile(manifest, "utf8"));
+  } catch (err) {
+    throw new Error(`${manifest} is not valid JSON (${err.message}): run the pipeline again`);
+  }
   const row = (doc.artifacts ?? []).find((a) => a.target === "tfjs") ?? { published: false, outcome: "not run", reason: "no tfjs row" };
   return { ...row, version: doc.version };
 }
