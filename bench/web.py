@@ -82,6 +82,9 @@ def render(
     for r in rows:
         table.add(*cells(r))
     table.print()
+    notes = why_not_run(rows)
+    for note in notes:
+        ui.out.print(note)
     verdict = "; ".join(missed) if missed else "all met"
     lines = [
         "# bench-web",
@@ -92,6 +95,8 @@ def render(
         "",
         table.markdown(),
         "",
+        *notes,
+        *([""] if notes else []),
     ]
     if targets:
         lines += [
@@ -100,6 +105,12 @@ def render(
             "",
         ]
     return "\n".join(lines), missed
+
+
+def why_not_run(rows: list[dict], model: str = "") -> list[str]:
+    """A line per backend that did not run the model, with the page's own reason."""
+    where = f"{model} " if model else ""
+    return [f"- {where}{r['backend']}: {r['error']}" for r in rows if "error" in r]
 
 
 def columns(model: bool = False) -> list[Column]:
@@ -113,7 +124,7 @@ def cells(r: dict) -> list[str]:
         return "-" if v is None else f"{v:.{digits}f}"
 
     if "error" in r:
-        return [r["backend"], "not run: " + r["error"], "", "", "", ""]
+        return [r["backend"], "not run (below)", "", "", "", ""]
     return [
         r["backend"],
         ms(r["load_ms"]),
@@ -180,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
             for r in rows:
                 table.add(name, *cells(r))
         table.print()
+        for name, rows in results.items():
+            for note in why_not_run(rows, name):
+                ui.out.print(note)
     for miss in missed:
         print(f"bench-web: target missed: {miss}", file=sys.stderr)
     return 1 if missed else 0
