@@ -50,6 +50,13 @@ envs/tflite214/.venv/.synced: envs/tflite214/pyproject.toml envs/tflite214/uv.lo
 	$(UV) sync --frozen --project envs/tflite214
 	@touch $@
 
+# tritonclient (the Open Inference Protocol's official clients) for the server's tests only: not
+# part of setup, so `make all` does not install it
+OIP_CLIENT := envs/oip-client/.venv/.synced
+$(OIP_CLIENT): envs/oip-client/pyproject.toml envs/oip-client/uv.lock | $(UV)
+	$(UV) sync --frozen --project envs/oip-client
+	@touch $@
+
 $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -89,7 +96,7 @@ serve: setup ## the model server on the latest artifacts: REST :8501, gRPC :8500
 		--enable_batching --batching_parameters_file=serving/configs/batching.config \
 		--monitoring_config_file=serving/configs/monitoring.config --rest_api_enable_cors_support
 
-test: setup lint web-unit images $(WEB)/node_modules/.installed $(CHROMIUM) $(KUBECTL) ## set up, then run every test tier (one pytest session: the pipeline runs once)
+test: setup lint web-unit images $(WEB)/node_modules/.installed $(CHROMIUM) $(KUBECTL) $(OIP_CLIENT) ## set up, then run every test tier (one pytest session: the pipeline runs once)
 	$(PY) -m pytest tests -q
 
 unit: setup $(KUBECTL) ## fast tests: no training, no servers, no containers, no browser
@@ -132,7 +139,7 @@ $(KUBECTL):
 	@[ "$$(id -u)" = 0 ] || { echo "kubectl is missing: apt-get install kubernetes-client (needs root)"; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
 
-test-serving: setup ## model server tests (tests/serving): real server processes, REST and gRPC
+test-serving: setup $(OIP_CLIENT) ## model server tests (tests/serving): real server processes, REST, gRPC and the Open Inference Protocol
 	$(PY) -m pytest tests/serving -q
 
 lint: setup ## check style and formatting (changes nothing)
@@ -168,7 +175,7 @@ bench-edge: setup ## each TFLite variant in LiteRT vs the SavedModel and Keras c
 	$(PY) -m bench.edge --name $(NAME)
 
 clean: ## remove the environments and everything under models/ (keeps models/README.md)
-	rm -rf .venv envs/tfjs/.venv envs/tflite214/.venv $(TOOLS) $(NODE_DIR)/node_modules
+	rm -rf .venv envs/tfjs/.venv envs/tflite214/.venv envs/oip-client/.venv $(TOOLS) $(NODE_DIR)/node_modules
 	rm -rf $(WEB)/node_modules $(WEB)/dist
 	find models -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
 

@@ -49,7 +49,7 @@ def spec_of(servable: Servable, sig: Signature | None) -> model_pb2.ModelSpec:
 log = logging.getLogger("serving")
 
 
-class _Base:
+class CallBase:
     def __init__(self, service: Service):
         self.service = service
 
@@ -78,7 +78,7 @@ class _Base:
             self.service.metrics.request(name, api, "GRPC", status, time.perf_counter() - start)
 
 
-class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServicer):
+class PredictionService(CallBase, prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, service: Service, serialize_as_tensor_content: bool = False):
         super().__init__(service)
         # TF Serving's default is the typed fields (Tensor::AsProtoField, predict_util.cc);
@@ -186,7 +186,7 @@ def add_prediction_service(servicer: PredictionService, server: grpc.aio.Server)
     )
 
 
-class ModelService(_Base, model_service_pb2_grpc.ModelServiceServicer):
+class ModelService(CallBase, model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, service: Service, reload: Callable[[list], Awaitable[None]]):
         super().__init__(service)
         self._reload = reload

@@ -23,6 +23,7 @@ from serving import json_tensor
 from serving.admission import Budget
 from serving.errors import ServingError, invalid, unavailable
 from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from serving.oip_rest import OipRest
 from serving.service import METHODS, Service, Target, within_deadline
 
 log = logging.getLogger("serving")
@@ -88,6 +89,7 @@ class RestApi:
         if self.metrics_path:
             app.router.add_get(self.metrics_path, self.metrics)
         app.router.add_route("*", "/v1{tail:.*}", self.v1)
+        OipRest(self).add_routes(app)  # the Open Inference Protocol beside it, under /v2
         if self.cors:
             app.on_response_prepare.append(self._cors_headers)
         return app
@@ -143,14 +145,27 @@ class RestApi:
 
     async def post(self, request: web.Request, m: re.Match) -> web.Response:
         name, verb = unquote(m["name"]), m["verb"]
+
+        def work():
+            label = unquote(m["label"]) if m["label"] else None
+            target = Target(name, _version(m["version"]), label)
+            return lambda raw: self._handle(verb, target, json_tensor.loads(raw))
+
+        return await self.answer_post(request, name, verb, work)
+
+    async def answer_post(self, request: web.Request, name: str, api: str, work) -> web.Response:
+        """What every POST shares (TF Serving's and the Open Inference Protocol's): refused while
+        draining, its deadline, its body read within the budget, errors as {"error": message},
+        and its metrics. `work()` checks the URL and returns how to answer the body's bytes: a
+        JSON text or a whole response."""
         start, status = time.perf_counter(), "OK"
         try:
             if self.service.draining:
                 raise unavailable("Server is shutting down")
-            label = unquote(m["label"]) if m["label"] else None
-            target = Target(name, _version(m["version"]), label)
-            text = await within_deadline(self.timeout, self._answer(request, verb, target))
-            return web.Response(text=text, content_type=_JSON)
+            answer = await within_deadline(self.timeout, self._answer(request, work()))
+            if isinstance(answer, web.Response):
+                return answer
+            return web.Response(text=answer, content_type=_JSON)
         except ServingError as e:
             status = e.code_name
             response = _error(e)
@@ -168,10 +183,10 @@ class RestApi:
             status = "INTERNAL"
             return _json({"error": f"Internal error: {type(e).__name__}: {e}"}, 500)
         finally:
-            self.service.metrics.request(name, verb, "REST", status, time.perf_counter() - start)
+            self.service.metrics.request(name, api, "REST", status, time.perf_counter() - start)
 
-    async def _answer(self, request: web.Request, verb: str, target: Target) -> str:
-        """Read the body within the server's budget of request bytes, then parse and run it."""
+    async def _answer(self, request: web.Request, process):
+        """Read the body within the server's budget of request bytes, then answer it."""
         size = request.content_length
         if size is not None and size > self.max_request_bytes:
             raise _too_large(size, self.max_request_bytes)
@@ -196,7 +211,7 @@ class RestApi:
                     await self.budget.reserve(len(reading.result()))
                     held = len(reading.result())
                 raw = reading.result()
-            return await self._handle(verb, target, json_tensor.loads(raw))
+            return await process(raw)
         finally:
             if reading is not None:
                 reading.cancel()  # a no-op once done; the request's deadline may have passed
@@ -260,8 +275,8 @@ class RestApi:
         )
 
     async def _cors_headers(self, request: web.Request, response: web.StreamResponse) -> None:
-        """--rest_api_enable_cors_support: the same three headers on every /v1 response."""
-        if request.path.startswith("/v1"):
+        """--rest_api_enable_cors_support: the same three headers on every /v1 and /v2 response."""
+        if request.path.startswith(("/v1", "/v2")):
             response.headers["Access-Control-Allow-Origin"] = "*"
             response.headers["Access-Control-Allow-Methods"] = "POST, GET"
             response.headers["Access-Control-Allow-Headers"] = "Content-Type"

@@ -28,6 +28,8 @@ from serving.grpc_service import (
 from serving.images import DEFAULT_MAX_PIXELS
 from serving.manager import ModelManager
 from serving.metrics import Metrics
+from serving.oip_grpc import InferenceService, add_inference_service
+from serving.oip_proto import SERVICE as OIP_SERVICE
 from serving.rest import RestApi
 from serving.service import Service
 
@@ -131,7 +133,7 @@ async def _start_grpc(
     # a call reserves this much before its message is read: see serving/admission.py
     share = max(1, min(options.max_request_bytes, options.max_inflight_request_bytes // 8))
     grpc_server = grpc.aio.server(
-        interceptors=[GrpcAdmission(budget, share, (PREDICTION_SERVICE.full_name,))],
+        interceptors=[GrpcAdmission(budget, share, (PREDICTION_SERVICE.full_name, OIP_SERVICE))],
         options=[
             ("grpc.max_receive_message_length", options.max_request_bytes),
             ("grpc.max_send_message_length", -1),
@@ -148,6 +150,7 @@ async def _start_grpc(
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelService(service, reload), grpc_server
     )
+    add_inference_service(InferenceService(service), grpc_server)  # the Open Inference Protocol
     try:
         grpc_server.add_insecure_port(f"{options.host}:{options.port}")
     except RuntimeError as e:
