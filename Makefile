@@ -99,7 +99,7 @@ serve: setup ## the model server on the latest artifacts: REST :8501, gRPC :8500
 test: setup lint web-unit images $(WEB)/node_modules/.installed $(CHROMIUM) $(KUBECTL) $(OIP_CLIENT) ## set up, then run every test tier (one pytest session: the pipeline runs once)
 	$(PY) -m pytest tests -q
 
-unit: setup $(KUBECTL) ## fast tests: no training, no servers, no containers, no browser
+unit: setup $(KUBECTL) $(OIP_CLIENT) ## fast tests: no training, no servers, no containers, no browser
 	$(PY) -m pytest tests -q -m "not model and not server and not containers and not browser"
 
 images: setup $(WEB)/node_modules/.installed ## build the container images on a local Debian base (starts Docker; prints sizes and build times)

@@ -300,3 +300,39 @@ def test_typed_grpc_contents_are_read_like_raw_ones(oip_server, golden, signatur
             call(request, timeout=30)
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "FP16 must be sent as raw_input_contents" in e.value.details()
+
+
+DESCRIPTORS = """
+import json, sys
+from tritonclient.grpc import service_pb2
+def fields(d, prefix=""):
+    out = {prefix + d.name: sorted([f.name, f.number, f.type, f.label == 3] for f in d.fields)}
+    for n in d.nested_types:
+        out.update(fields(n, prefix + d.name + "."))
+    return out
+names = json.loads(sys.argv[1])
+print(json.dumps({n: fields(getattr(service_pb2, n.split(".")[0]).DESCRIPTOR)[n] for n in names}))
+"""
+
+
+def test_the_messages_match_tritonclients_field_for_field():
+    """serving/oip_proto.py builds the protocol's messages without protoc: each of its fields
+    (name, number, type, repeated) is in tritonclient's generated protos (a superset)."""
+    if not CLIENT_PYTHON.exists():
+        pytest.fail(f"no {CLIENT_PYTHON}: run `make setup` (it builds envs/oip-client)")
+    ours = {
+        name: sorted([f.name, f.number, f.type, f.is_repeated] for f in cls.DESCRIPTOR.fields)
+        for name, cls in MESSAGES.items()
+    }
+    proc = subprocess.run(
+        [str(CLIENT_PYTHON), "-c", DESCRIPTORS, json.dumps(sorted(ours))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    theirs = json.loads(proc.stdout)
+    assert len(ours) == 18  # 13 messages and 5 nested ones
+    for name, fields in ours.items():
+        missing = [f for f in fields if f not in theirs[name]]
+        assert not missing, (name, missing)
