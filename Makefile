@@ -152,12 +152,16 @@ format: setup ## fix style and formatting
 
 bench: bench-edge bench-serving bench-pipeline bench-web ## run every benchmark but bench-soak; writes models/reports/<name>/bench.md
 
-bench-serving: setup /usr/bin/wrk ## the server under wrk load vs an HTTP floor and naive Keras; writes bench-serving.md
+bench-serving: setup /usr/bin/wrk /usr/bin/h2load ## the server under wrk (REST) and h2load (gRPC) vs HTTP and gRPC floors and naive Keras; writes bench-serving.md
 	$(PY) -m bench.serving --name $(NAME)
 
 /usr/bin/wrk:
 	@[ "$$(id -u)" = 0 ] || { echo "wrk is missing: apt-get install wrk (needs root)"; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+
+/usr/bin/h2load:
+	@[ "$$(id -u)" = 0 ] || { echo "h2load is missing: apt-get install nghttp2-client (needs root)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null
 
 # Not part of `make bench`: it checks that the server holds up, not how fast it is, and takes minutes.
 SOAK_SECONDS ?= 120

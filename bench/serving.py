@@ -1,12 +1,16 @@
-"""bench-serving: the model server under load beside an HTTP floor and a naive Keras server.
+"""bench-serving: the model server under load beside HTTP and gRPC floors and a naive Keras server.
 
 python -m bench.serving --name digits    # writes models/reports/<name>/bench-serving.md, bench.md
 
-In one run, on the same golden digits (one instance per request, 32 bodies in rotation):
+In one run, on the same golden digits (one instance per request):
 (a) the HTTP floor: the same aiohttp + uvloop stack parsing the body and answering a canned reply;
 (b) a naive server calling Keras model.predict per request; (c) this server without batching;
-(d) this server with batching; and (e) the same over gRPC. wrk drives REST, a grpc.aio client
-drives gRPC, both on 127.0.0.1, for `--duration` seconds at each connection count.
+(d) this server with batching; (f) the gRPC floor: the same grpc.aio + uvloop stack parsing each
+PredictRequest and answering a canned PredictResponse; (e) this server with batching over gRPC.
+wrk drives REST (32 bodies in rotation); h2load (nghttp2) drives gRPC with a pre-built
+length-prefixed PredictRequest, one stream per connection. h2load counts HTTP statuses only, so
+every gRPC answer is checked apart: the server's request_count metric by gRPC status, before
+and after. All on 127.0.0.1, for `--duration` seconds at each connection count.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ NAIVE = "(b) naive Keras predict"
 PLAIN = "(c) model server"
 BATCHING_SERVER = "(d) model server, batching"
 GRPC = "(e) model server, batching, over gRPC"
+GRPC_FLOOR = "(f) gRPC floor"
+MONITORING = 'prometheus_config { enable: true, path: "/monitoring/prometheus/metrics" }\n'
+PREDICT_PATH = "/tensorflow.serving.PredictionService/Predict"
 BATCHING = """max_batch_size { value: 128 }
 batch_timeout_micros { value: 0 }
 max_enqueued_batches { value: 1000 }
@@ -134,13 +141,15 @@ def run_wrk(url: str, script: Path, connections: int, duration: int) -> tuple:
 
 
 class Baseline:
-    """A baseline server (floor or naive) as a child process."""
+    """A baseline server (floor, naive or grpc-floor) as a child process."""
 
-    def __init__(self, kind: str, keras: Path | None = None):
+    def __init__(self, kind: str, keras: Path | None = None, reply: Path | None = None):
         self.port = free_port()
         args = [sys.executable, "-m", "bench.baselines", kind, f"--port={self.port}"]
         if keras:
             args.append(f"--keras={keras}")
+        if reply:
+            args.append(f"--reply={reply}")
         self.proc = subprocess.Popen(
             args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
@@ -174,12 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.pairs < 1:
         print(f"{p.prog}: error: --pairs must be at least 1", file=sys.stderr)
         return 2
-    if shutil.which("wrk") is None:
-        print(
-            f"{p.prog}: error: wrk is not installed (make bench-serving installs it)",
-            file=sys.stderr,
-        )
-        return 2
+    for tool in ("wrk", "h2load"):
+        if shutil.which(tool) is None:
+            print(
+                f"{p.prog}: error: {tool} is not installed (make bench-serving installs it)",
+                file=sys.stderr,
+            )
+            return 2
     if not layout.versions():
         print(
             f"{p.prog}: error: no SavedModel under {layout.serving_base}: run make all",
@@ -220,18 +230,33 @@ def main(argv: list[str] | None = None) -> int:
     ]
     with ServerProcess(base_flags, log=work / "server-plain.log") as server:
         rest(PLAIN, server.rest_port, server.proc.pid)
+    (work / "monitoring.config").write_text(MONITORING)
     batching = [
         *base_flags,
         "--enable_batching",
         f"--batching_parameters_file={work / 'batching.config'}",
+        f"--monitoring_config_file={work / 'monitoring.config'}",
     ]
+    body = work / "predict.bin"
+    body.write_bytes(grpc_request(args.name, x[:1]))
     pairs: list[tuple[Result, Result]] = []
     with ServerProcess(batching, log=work / "server-batching.log") as server:
         rest(BATCHING_SERVER, server.rest_port, server.proc.pid)
+        # the gRPC floor answers what the server answers for the same request, canned
+        reply = work / "reply.bin"
+        reply.write_bytes(predict_once(server.grpc_target, body.read_bytes()[5:]))
+        with Baseline("grpc-floor", reply=reply) as floor:
+            for c in connections:
+                results.append(
+                    grpc_row(GRPC_FLOOR, floor.port, floor.proc.pid, body, c, args.duration, work)
+                )
+        statuses = partial(grpc_statuses, server.rest_port, args.name)
         for c in connections:
-            ui.console.print(f"[bold]{GRPC}[/], {c} concurrent, {args.duration} s")
-            load = partial(grpc_load, server.grpc_target, args.name, x[:BODIES], c, args.duration)
-            results.append(with_cpu(server.proc.pid, load))
+            results.append(
+                grpc_row(
+                    GRPC, server.grpc_port, server.proc.pid, body, c, args.duration, work, statuses
+                )
+            )
         # The floor and (d) measured back to back, a few times over, so that the ratio is not
         # one of two moments minutes apart on a shared, drifting machine.
         with Baseline("floor") as floor:
@@ -251,43 +276,99 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if passed else 1
 
 
-def grpc_load(target: str, name: str, x, concurrency: int, duration: int) -> Result:
-    """The grpc.aio load generator, in its own process so it has its own GIL."""
-    np_file = Path(tempfile.mkdtemp(prefix="grpc-load-")) / "x.npy"
-    import numpy as np
+def grpc_request(name: str, x) -> bytes:
+    """One PredictRequest for `x` as a gRPC message on the wire: a 0 (not compressed) byte, its
+    length in 4 big-endian bytes, the serialized request."""
+    from serving.quiet import quiet_import_tensorflow
 
-    np.save(np_file, x)
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.grpc_load",
-        target,
-        name,
-        str(np_file),
-        str(concurrency),
-        str(duration),
-    ]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=duration + 120)
-    shutil.rmtree(np_file.parent, ignore_errors=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"gRPC load generator failed: {proc.stderr.strip().splitlines()[-1:]}")
-    doc = json.loads(proc.stdout.strip().splitlines()[-1])
-    return Result(
-        GRPC,
-        "gRPC",
-        concurrency,
-        doc["rps"],
-        doc["p50_ms"],
-        doc["p99_ms"],
-        doc["errors"],
-        doc["requests"],
+    quiet_import_tensorflow()
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    request.inputs["image"].CopyFrom(tf.make_tensor_proto(x))
+    message = request.SerializeToString()
+    return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
+def predict_once(target: str, message: bytes) -> bytes:
+    """One Predict call with the official stub: the serialized PredictResponse."""
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        response = stub.Predict(predict_pb2.PredictRequest.FromString(message), timeout=30)
+    return response.SerializeToString()
+
+
+def parse_h2load(output: str, log: Path) -> tuple[float, float, float, int, int]:
+    """req/s, p50 and p99 ms (from the per-request log), HTTP-level errors, requests done."""
+    rps = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", output).group(1))
+    m = re.search(
+        r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+        r"(\d+) errored, (\d+) timeout",
+        output,
     )
+    done, _succeeded, failed, errored, timeout = map(int, m.groups())
+    status = re.search(r"status codes: (\d+) 2xx", output)
+    non_2xx = done - int(status.group(1)) if status else 0
+    elapsed = sorted(int(line.split()[2]) for line in log.read_text().splitlines() if line.strip())
+    if not elapsed:
+        raise RuntimeError(f"h2load logged no request: {output.strip()[-300:]}")
+
+    def pct(q: float) -> float:
+        return elapsed[min(len(elapsed) - 1, int(q * len(elapsed)))] / 1000
+
+    return rps, pct(0.5), pct(0.99), failed + errored + timeout + non_2xx, done
+
+
+def run_h2load(port: int, body: Path, connections: int, duration: int, work: Path) -> tuple:
+    log = work / f"h2load-{port}-{connections}.log"
+    cmd = ["h2load", "-c", str(connections), "-m", "1", "-t", "1", "-D", str(duration)]
+    cmd += ["-d", str(body), "-H", "content-type: application/grpc", "-H", "te: trailers"]
+    cmd += ["--log-file", str(log), f"http://127.0.0.1:{port}{PREDICT_PATH}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"h2load failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return parse_h2load(proc.stdout, log)
+
+
+def grpc_statuses(rest_port: int, name: str) -> dict[str, float]:
+    """The server's request_count for `name` by status, from its Prometheus metrics."""
+    import urllib.request
+
+    url = f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        text = r.read().decode()
+    pattern = rf':tensorflow:serving:request_count\{{model_name="{re.escape(name)}",status="(\w+)"\}} (\S+)'
+    return {status: float(v) for status, v in re.findall(pattern, text)}
+
+
+def grpc_row(
+    server: str, port: int, pid: int, body: Path, c: int, duration: int, work: Path, check=None
+) -> Result:
+    """One h2load measurement; `check` (before, after) turns the server's own count of answers
+    that were not OK into errors, since h2load sees HTTP 200 for a failed gRPC call too."""
+    ui.console.print(f"[bold]{server}[/] gRPC (h2load), {c} connections, {duration} s")
+    before = check() if check else None
+    result = with_cpu(
+        pid, lambda: Result(server, "gRPC", c, *run_h2load(port, body, c, duration, work))
+    )
+    if check:
+        after = check()
+        not_ok = sum(after.get(k, 0) - before.get(k, 0) for k in after if k != "OK")
+        answered = after.get("OK", 0) - before.get("OK", 0)
+        result.errors += int(not_ok) + max(0, result.requests - int(answered) - int(not_ok))
+    return result
 
 
 def render(
     results: list[Result], pairs: list[tuple[Result, Result]], name: str, duration: int
 ) -> tuple[str, bool]:
-    floor = {r.connections: r.rps for r in results if r.server == FLOOR}
+    # each row against the floor of its own protocol: (a) for REST, (f) for gRPC
+    floor = {(r.protocol, r.connections): r.rps for r in results if r.server in (FLOOR, GRPC_FLOOR)}
     naive = {r.connections: r.rps for r in results if r.server == NAIVE}
     rows = Table(
         f"bench-serving: {name}, one instance per request, {duration} s each",
@@ -295,7 +376,7 @@ def render(
             Column("server", "left"),
             Column("protocol", "left"),
             *map(Column, ("conns", "req/s", "p50 ms", "p99 ms", "errors", "server CPU us/req")),
-            *map(Column, ("x floor (a)", "x naive (b)")),
+            *map(Column, ("x its floor", "x naive (b)")),
         ],
     )
     for r in results:
@@ -308,7 +389,9 @@ def render(
             f"{r.p99_ms:.2f}",
             str(r.errors),
             f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-",
-            f"{r.rps / floor[r.connections]:.2f}" if floor.get(r.connections) else "-",
+            f"{r.rps / floor[r.protocol, r.connections]:.2f}"
+            if floor.get((r.protocol, r.connections))
+            else "-",
             f"{r.rps / naive[r.connections]:.0f}" if naive.get(r.connections) else "-",
         )
     rows.print()
@@ -356,8 +439,10 @@ def render(
         "# bench-serving",
         "",
         f"`{name}`, one golden instance per request ({BODIES} bodies in rotation), {duration} s per "
-        "row, load generator on the same 2-core machine (wrk -t2 for REST; a grpc.aio client "
-        "process for gRPC). Ratios are against rows of this same run. Server CPU us/req is the "
+        "row, load generator on the same 2-core machine (wrk -t2 for REST; h2load -t1, one "
+        "stream per connection, for gRPC, its answers checked apart by the server's own count of "
+        "gRPC statuses). Each row's floor is its protocol's: (a) for REST, (f) for gRPC. Ratios "
+        "are against rows of this same run. Server CPU us/req is the "
         "server process's user + system CPU time during the row over the requests it answered: "
         "what one request costs the server, whatever share of the cores the load generator takes.",
         "",

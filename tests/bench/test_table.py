@@ -75,7 +75,7 @@ def test_write_report_writes_its_file_then_collects(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "module", ["pipeline", "edge", "serving", "baselines", "grpc_load", "web", "soak", "soak_load"]
+    "module", ["pipeline", "edge", "serving", "baselines", "web", "soak", "soak_load"]
 )
 def test_every_bench_module_answers_help(module):
     proc = subprocess.run(
@@ -125,3 +125,33 @@ def test_parse_wrk_converts_microseconds_and_seconds_and_counts_no_errors_when_n
     )
     _, p50, p99, errors, _ = parse_wrk(clean)
     assert (p50, p99, errors) == (pytest.approx(0.812), pytest.approx(1200.0), 0)
+
+
+H2LOAD_OUTPUT = """\
+starting benchmark...
+spawning thread #0: 64 total client(s). 0 total requests
+Application protocol: h2c
+
+finished in 10.00s, 3322.40 req/s, 1.31MB/s
+requests: 33224 total, 33288 started, 33224 done, 33220 succeeded, 4 failed, 0 errored, 0 timeout
+status codes: 33221 2xx, 0 3xx, 0 4xx, 3 5xx
+traffic: 13.10MB (13736290) total, 1.02MB (1068000) headers (space savings 94.02%), 3.05MB data
+                     min         max         mean         sd        +/- sd
+time for request:     1.15ms     60.12ms     19.21ms      4.95ms    77.53%
+"""
+
+
+def test_parse_h2load_reads_the_rate_its_log_s_percentiles_and_every_kind_of_failure(tmp_path):
+    from bench.serving import parse_h2load
+
+    log = tmp_path / "h2load.log"
+    # start time, HTTP status, elapsed microseconds: 100 requests of 1..100 ms
+    log.write_text("".join(f"{i}\t200\t{i * 1000}\n" for i in range(100, 0, -1)))
+    rps, p50, p99, errors, requests = parse_h2load(H2LOAD_OUTPUT, log)
+    assert rps == pytest.approx(3322.40)
+    assert (p50, p99) == (pytest.approx(51.0), pytest.approx(100.0))
+    assert errors == 4 + 3  # failed requests, and answers that were not 2xx
+    assert requests == 33224
+    log.write_text("")
+    with pytest.raises(RuntimeError, match="logged no request"):
+        parse_h2load(H2LOAD_OUTPUT, log)
