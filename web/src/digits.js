@@ -1,7 +1,7 @@
 // The digits page: draw or pick a sample → predict → compare with the server. A model whose one
 // input is an [8, 8, 1] image (the digits data's own format) gets it; any other gets form.js.
 import { compare, formatDiff, formatPercent, percentile, topK } from "./format.js";
-import { loadOn } from "./loader.js";
+import { loadInto } from "./loader.js";
 import * as m from "./model.js";
 import { inputToCounts, preprocess } from "./preprocess.js";
 import { createUi } from "./ui.js";
@@ -114,20 +114,8 @@ export function startDigits({ urls, meta, backend: asked, shell }) {
   }
 
   async function loadFor(backend) {
-    const loaded = await loadOn(backend, {
-      urls,
-      meta: state.meta,
-      ui,
-      warmUp: (model) => m.warmUp(model, state.meta),
-      previous: state.model,
-    });
-    Object.assign(state, {
-      backend: loaded.backend,
-      model: loaded.model,
-      loadMs: loaded.loadMs,
-      source: loaded.source,
-      fallbackReason: loaded.fallbackReason ?? state.fallbackReason,
-    });
+    const warmUp = (model) => m.warmUp(model, state.meta);
+    await loadInto(state, backend, { urls, meta: state.meta, ui, warmUp });
   }
 
   async function start() {

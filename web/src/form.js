@@ -4,7 +4,7 @@
 import { formatDiff, percentile } from "./format.js";
 import { createFormUi } from "./form-ui.js";
 import { goldenCount, goldenSample, pickSamples, preview } from "./golden.js";
-import { loadOn } from "./loader.js";
+import { loadInto } from "./loader.js";
 import * as m from "./model.js";
 import { compareOutputs, restBody, restOutputs } from "./rest.js";
 import { InputError } from "./values.js";
@@ -99,20 +99,8 @@ export function startForm({ urls, meta, spec, noTfjs, backend: asked, shell }) {
 
   async function loadFor(backend) {
     const warm = m.zerosFor(spec.controls);
-    const loaded = await loadOn(backend, {
-      urls,
-      meta,
-      ui,
-      warmUp: (model) => m.predictNamed(model, spec.controls, warm, outputNames),
-      previous: state.model,
-    });
-    Object.assign(state, {
-      backend: loaded.backend,
-      model: loaded.model,
-      loadMs: loaded.loadMs,
-      source: loaded.source,
-      fallbackReason: loaded.fallbackReason ?? state.fallbackReason,
-    });
+    const warmUp = (model) => m.predictNamed(model, spec.controls, warm, outputNames);
+    await loadInto(state, backend, { urls, meta, ui, warmUp });
   }
 
   async function start() {

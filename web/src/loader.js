@@ -29,3 +29,18 @@ export async function loadOn(backend, { urls, meta, ui, warmUp, previous = null 
   ui.setControlsEnabled(true);
   return { backend: used, model: loaded.model, loadMs: loaded.loadMs, source: loaded.source, fallbackReason: null };
 }
+
+/**
+ * loadOn into a page's `state`: its backend, model (the previous one disposed), load figures and
+ * the reason for a fall-back, which stays once given.
+ */
+export async function loadInto(state, backend, { urls, meta, ui, warmUp }) {
+  const loaded = await loadOn(backend, { urls, meta, ui, warmUp, previous: state.model });
+  Object.assign(state, {
+    backend: loaded.backend,
+    model: loaded.model,
+    loadMs: loaded.loadMs,
+    source: loaded.source,
+    fallbackReason: loaded.fallbackReason ?? state.fallbackReason,
+  });
+}
