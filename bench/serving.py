@@ -34,6 +34,7 @@ from pipeline import ui
 from pipeline.config import DEFAULT_NAME, MODELS_DIR, ROOT
 from pipeline.data import read_golden
 from pipeline.layout import Layout
+from serving.client import predict_request
 from serving.process import ServerProcess, free_port
 
 BODIES = 32
@@ -279,16 +280,7 @@ def main(argv: list[str] | None = None) -> int:
 def grpc_request(name: str, x) -> bytes:
     """One PredictRequest for `x` as a gRPC message on the wire: a 0 (not compressed) byte, its
     length in 4 big-endian bytes, the serialized request."""
-    from serving.quiet import quiet_import_tensorflow
-
-    quiet_import_tensorflow()
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2
-
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = name
-    request.inputs["image"].CopyFrom(tf.make_tensor_proto(x))
-    message = request.SerializeToString()
+    message = predict_request(name, {"image": x}).SerializeToString()
     return b"\x00" + len(message).to_bytes(4, "big") + message
 
 

@@ -179,9 +179,8 @@ def _model_spec(spec, model: str, version: int | None, signature: str = "") -> N
         spec.version.value = version
 
 
-def grpc_predict(
-    channel, model: str, inputs: dict, signature: str, version: int | None, timeout=30
-) -> dict[str, np.ndarray]:
+def predict_request(model: str, inputs: dict, signature: str = "", version: int | None = None):
+    """A PredictRequest for `inputs` (arrays by input name)."""
     _, tf, _ = _grpc_modules()
     from tensorflow_serving.apis import predict_pb2
 
@@ -189,6 +188,14 @@ def grpc_predict(
     _model_spec(request.model_spec, model, version, signature)
     for key, value in inputs.items():
         request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+    return request
+
+
+def grpc_predict(
+    channel, model: str, inputs: dict, signature: str, version: int | None, timeout=30
+) -> dict[str, np.ndarray]:
+    _, tf, _ = _grpc_modules()
+    request = predict_request(model, inputs, signature, version)
     response = _grpc_call(channel, "Predict", request, timeout)
     return {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
 

@@ -277,13 +277,13 @@ class Inference:
 
 async def infer(
     service: Service,
-    t: Target,
+    servable: Servable,
     inputs: dict[str, np.ndarray],
     requested: list[str],
     parameters: dict,
 ) -> Inference:
-    """Runs the model on named inputs; `requested` output names (empty: all of them)."""
-    servable = service.resolve(t)
+    """Runs the model (resolved by the caller) on named inputs; `requested` output names
+    (empty: all of them)."""
     signature_name = parameters.get("signature_name")
     if signature_name is not None and not isinstance(signature_name, str):
         raise invalid("parameters.signature_name must be a string")

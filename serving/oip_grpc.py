@@ -45,11 +45,11 @@ class InferenceService(CallBase):
 
     async def ModelInfer(self, request, context):
         async def work():
-            t = oip.target(request.model_name, request.model_version)
+            servable = self.service.resolve(oip.target(request.model_name, request.model_version))
             inputs = _inputs(request)
             parameters = {k: _value(v) for k, v in request.parameters.items()}
             requested = [o.name for o in request.outputs]
-            result = await oip.infer(self.service, t, inputs, requested, parameters)
+            result = await oip.infer(self.service, servable, inputs, requested, parameters)
             response = M["ModelInferResponse"](
                 model_name=result.servable.name,
                 model_version=str(result.servable.version),

@@ -91,18 +91,18 @@ class OipRest:
         name = unquote(request.match_info["name"])
 
         def work():
-            t = self._target(request)
-            self.service.resolve(t)  # an unknown model or version is answered before its body
+            # an unknown model or version is answered before its body is read
+            servable = self.service.resolve(self._target(request))
             header = request.headers.get(HEADER_LENGTH)
-            return lambda raw: self._infer(t, raw, header)
+            return lambda raw: self._infer(servable, raw, header)
 
         return await self.rest.answer_post(request, name, "infer", work)
 
-    async def _infer(self, t, raw: bytes, header: str | None) -> web.Response:
+    async def _infer(self, servable, raw: bytes, header: str | None) -> web.Response:
         body, binary = _split(raw, header)
         inputs, requested, binary_out = _parse(body, binary)
         result = await oip.infer(
-            self.service, t, inputs, [r for r, _ in requested], body.get("parameters") or {}
+            self.service, servable, inputs, [r for r, _ in requested], body.get("parameters") or {}
         )
         doc = {"model_name": result.servable.name, "model_version": str(result.servable.version)}
         if "id" in body:

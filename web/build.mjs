@@ -91,7 +91,9 @@ async function main() {
   if (!args["no-model"]) {
     const row = await tfjsRow(modelsDir, args.name);
     if (row && !row.published) {
-      serverOnly = `its tfjs target ended "${row.outcome}" (${row.reason}): its page asks the model server`;
+      serverOnly =
+        `${args.name} v${row.version} has no TF.js model: its tfjs target ended "${row.outcome}" ` +
+        `(${row.reason}): its page asks the model server`;
     } else {
       for (const needed of [path.join(tfjsDir, "model.json"), path.join(tfjsDir, "metadata.json")]) {
         if (!(await exists(needed))) throw new Error(`no TF.js model at ${needed}: run \`make all\` first`);
@@ -127,7 +129,7 @@ async function main() {
     `built ${path.relative(process.cwd(), out) || "."} for ${args.name}: ${names.length} model(s), ` +
       `${withTfjs.length} with TF.js (${withTfjs.join(", ") || "none"})`,
   );
-  if (serverOnly) console.log(`${args.name} v${(await tfjsRow(modelsDir, args.name)).version} has no TF.js model: ${serverOnly}`);
+  if (serverOnly) console.log(serverOnly);
 }
 
 main().catch((err) => {

@@ -27,88 +27,93 @@ _META = {
     "properties": {"name": _STR, "labels": {"type": "object"}, "annotations": {"type": "object"}},
     "additionalProperties": False,
 }
-SERVING_RUNTIME = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "serving.kserve.io/v1alpha1"},
-        "kind": {"const": "ServingRuntime"},
-        "metadata": _META,
-        "spec": {
-            "type": "object",
-            "required": ["supportedModelFormats", "containers"],
-            "properties": {
-                "supportedModelFormats": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
+
+
+def _resource(api_version: str, kind: str, spec: dict) -> dict:
+    """A custom resource with nothing at its top level but what every resource has."""
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": api_version},
+            "kind": {"const": kind},
+            "metadata": _META,
+            "spec": spec,
+        },
+        "additionalProperties": False,
+    }
+
+
+SERVING_RUNTIME = _resource(
+    "serving.kserve.io/v1alpha1",
+    "ServingRuntime",
+    {
+        "type": "object",
+        "required": ["supportedModelFormats", "containers"],
+        "properties": {
+            "supportedModelFormats": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "name": _STR,
+                        "version": _STR,
+                        "autoSelect": {"type": "boolean"},
+                        "priority": {"type": "integer", "minimum": 1},
+                    },
+                    "additionalProperties": False,
+                },
+            },
+            "protocolVersions": {"type": "array", "items": {"enum": PROTOCOLS}},
+            "multiModel": {"type": "boolean"},
+            "disabled": {"type": "boolean"},
+            "containers": {"type": "array", "minItems": 1},  # each: the Kubernetes schema
+            "annotations": {"type": "object"},
+            "labels": {"type": "object"},
+        },
+        "additionalProperties": False,
+    },
+)
+INFERENCE_SERVICE = _resource(
+    "serving.kserve.io/v1beta1",
+    "InferenceService",
+    {
+        "type": "object",
+        "required": ["predictor"],
+        "properties": {
+            "predictor": {
+                "type": "object",
+                "properties": {
+                    "minReplicas": {"type": "integer", "minimum": 0},
+                    "maxReplicas": {"type": "integer", "minimum": 1},
+                    "model": {
                         "type": "object",
-                        "required": ["name"],
+                        "required": ["modelFormat"],
                         "properties": {
-                            "name": _STR,
-                            "version": _STR,
-                            "autoSelect": {"type": "boolean"},
-                            "priority": {"type": "integer", "minimum": 1},
+                            "modelFormat": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {"name": _STR, "version": _STR},
+                                "additionalProperties": False,
+                            },
+                            "runtime": _STR,
+                            "protocolVersion": {"enum": PROTOCOLS},
+                            "storageUri": {
+                                "type": "string",
+                                "pattern": "^(pvc|gs|s3|https?)://",
+                            },
                         },
                         "additionalProperties": False,
                     },
                 },
-                "protocolVersions": {"type": "array", "items": {"enum": PROTOCOLS}},
-                "multiModel": {"type": "boolean"},
-                "disabled": {"type": "boolean"},
-                "containers": {"type": "array", "minItems": 1},  # each: the Kubernetes schema
-                "annotations": {"type": "object"},
-                "labels": {"type": "object"},
-            },
-            "additionalProperties": False,
+                "additionalProperties": False,
+            }
         },
+        "additionalProperties": False,
     },
-    "additionalProperties": False,
-}
-INFERENCE_SERVICE = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "serving.kserve.io/v1beta1"},
-        "kind": {"const": "InferenceService"},
-        "metadata": _META,
-        "spec": {
-            "type": "object",
-            "required": ["predictor"],
-            "properties": {
-                "predictor": {
-                    "type": "object",
-                    "properties": {
-                        "minReplicas": {"type": "integer", "minimum": 0},
-                        "maxReplicas": {"type": "integer", "minimum": 1},
-                        "model": {
-                            "type": "object",
-                            "required": ["modelFormat"],
-                            "properties": {
-                                "modelFormat": {
-                                    "type": "object",
-                                    "required": ["name"],
-                                    "properties": {"name": _STR, "version": _STR},
-                                    "additionalProperties": False,
-                                },
-                                "runtime": _STR,
-                                "protocolVersion": {"enum": PROTOCOLS},
-                                "storageUri": {
-                                    "type": "string",
-                                    "pattern": "^(pvc|gs|s3|https?)://",
-                                },
-                            },
-                            "additionalProperties": False,
-                        },
-                    },
-                    "additionalProperties": False,
-                }
-            },
-            "additionalProperties": False,
-        },
-    },
-    "additionalProperties": False,
-}
+)
 
 
 def load(name: str) -> dict:

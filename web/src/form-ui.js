@@ -1,23 +1,12 @@
 // The DOM of the page built from a model's signature (form.js runs it): a control per input, a
 // view per output, the golden strip, the server comparison. What each control holds and how it
 // becomes a tensor is values.js and image.js; this module only shows and reads.
-import { formatDiff, formatMs, formatPercent, topK } from "./format.js";
+import { h } from "./dom.js";
+import { formatDiff, formatMs, formatPercent, maxAbsDiff, topK } from "./format.js";
 import { inputToPixels, pixelsToInput } from "./image.js";
 import { InputError, nest, parseFields, parseJson, parseText } from "./values.js";
 
 const SOURCES_TEXT = { upload: "Upload", paste: "paste (Ctrl+V)", camera: "Camera", draw: "draw" };
-
-function h(doc, tag, attrs = {}, ...children) {
-  const el = doc.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "text") el.textContent = v;
-    else if (k === "dataset") Object.assign(el.dataset, v);
-    else el.setAttribute(k, v === true ? "" : String(v));
-  }
-  el.append(...children.filter((c) => c !== null && c !== undefined));
-  return el;
-}
 
 function shapeText(control) {
   return `${control.dtype} [${control.shape.map((d) => d ?? "n").join(", ") || "scalar"}]`;
@@ -437,7 +426,7 @@ export function createFormUi(spec, doc = document) {
         const name = spec.views[i].output;
         const ref = references?.[name];
         const out = outputs?.[name];
-        v.showReference(ref && out ? ref : null, ref && out ? Math.max(...ref.map((r, k) => Math.abs(r - out[k]))) : 0);
+        v.showReference(ref && out ? ref : null, ref && out ? maxAbsDiff(ref, out) : 0);
       });
     },
     showServer(text, data = {}) {

@@ -9,6 +9,9 @@ import * as m from "./model.js";
 import { compareOutputs, restBody, restOutputs } from "./rest.js";
 import { InputError } from "./values.js";
 
+/** Outputs by name as plain arrays, for JSON and for the tests. */
+const plain = (outputs) => Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, Array.from(v)]));
+
 /** Runs the page for `meta`; `noTfjs` is why the browser cannot run it (null when it can). */
 export function startForm({ urls, meta, spec, noTfjs, backend: asked, shell }) {
   const ui = createFormUi(spec);
@@ -90,7 +93,7 @@ export function startForm({ urls, meta, spec, noTfjs, backend: asked, shell }) {
       ui.showServer(`server and browser: ${c.text}`, {
         pending: "false",
         maxAbsDiff: c.maxAbsDiff,
-        outputs: JSON.stringify(Object.fromEntries(Object.entries(server).map(([k, v]) => [k, Array.from(v)]))),
+        outputs: JSON.stringify(plain(server)),
       });
     } catch (err) {
       ui.showServer(err.message, { pending: "false", error: "true" });
@@ -153,8 +156,6 @@ export function startForm({ urls, meta, spec, noTfjs, backend: asked, shell }) {
   );
 
   const ready = start();
-
-  const plain = (outputs) => Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, Array.from(v)]));
   globalThis.demo = {
     page: "form",
     ready: ready.then(() => true, () => false),

@@ -1,20 +1,12 @@
 // The gallery: every model the deployment serves, its signature and each target's outcome from
 // its manifest, linked to its page. models/index.json is the list of models (nginx's JSON listing
 // of models/reports/ in the web container; written by build.mjs for a static build).
+import { h } from "./dom.js";
 import { urlsFor } from "./model.js";
 
 const doc = document;
 
-function h(tag, attrs = {}, ...children) {
-  const el = doc.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") el.textContent = v;
-    else if (k === "dataset") Object.assign(el.dataset, v);
-    else el.setAttribute(k, String(v));
-  }
-  el.append(...children);
-  return el;
-}
+const el = (tag, attrs = {}, ...children) => h(doc, tag, attrs, ...children);
 
 async function getJson(url) {
   const response = await fetch(url, { cache: "no-cache" });
@@ -28,21 +20,21 @@ const tensors = (list) => list.map((t) => `${t.name} ${t.dtype} [${t.shape.map((
 function card(name, manifest) {
   const tfjs = manifest.artifacts.find((a) => a.target === "tfjs");
   const runsHere = Boolean(tfjs?.published);
-  const targets = h(
+  const targets = el(
     "ul",
     { class: "targets", "aria-label": `${name}'s targets` },
     ...manifest.artifacts.map((a) => {
-      const outcome = h("span", { class: "outcome", dataset: { outcome: a.outcome }, text: a.outcome });
+      const outcome = el("span", { class: "outcome", dataset: { outcome: a.outcome }, text: a.outcome });
       if (a.reason) outcome.title = a.reason;
-      return h("li", { dataset: { target: a.target } }, h("span", { text: a.target }), outcome);
+      return el("li", { dataset: { target: a.target } }, el("span", { text: a.target }), outcome);
     }),
   );
-  return h(
+  return el(
     "section",
     { class: "model", dataset: { model: name, tfjs: String(runsHere) } },
-    h("h2", {}, h("a", { href: `index.html?model=${encodeURIComponent(name)}`, text: name }), ` v${manifest.version}`),
-    h("p", { class: "note", text: `${manifest.passed ? "published" : "not published"} · in: ${tensors(manifest.inputs)} · out: ${tensors(manifest.outputs)}` }),
-    h("p", { class: "where", text: runsHere ? "Runs in the browser (TF.js) and on the model server." : `Model server only: ${tfjs ? `TF.js ${tfjs.outcome} (${tfjs.reason})` : "no TF.js model"}.` }),
+    el("h2", {}, el("a", { href: `index.html?model=${encodeURIComponent(name)}`, text: name }), ` v${manifest.version}`),
+    el("p", { class: "note", text: `${manifest.passed ? "published" : "not published"} · in: ${tensors(manifest.inputs)} · out: ${tensors(manifest.outputs)}` }),
+    el("p", { class: "where", text: runsHere ? "Runs in the browser (TF.js) and on the model server." : `Model server only: ${tfjs ? `TF.js ${tfjs.outcome} (${tfjs.reason})` : "no TF.js model"}.` }),
     targets,
   );
 }
@@ -55,7 +47,7 @@ async function start() {
     try {
       cards.push(card(name, await getJson(urlsFor(name).manifest)));
     } catch (err) {
-      cards.push(h("section", { class: "model", dataset: { model: name, error: "true" } }, h("h2", { text: name }), h("p", { class: "input-error", text: `No manifest: ${err.message}` })));
+      cards.push(el("section", { class: "model", dataset: { model: name, error: "true" } }, el("h2", { text: name }), el("p", { class: "input-error", text: `No manifest: ${err.message}` })));
     }
   }
   doc.getElementById("gallery").replaceChildren(...cards);

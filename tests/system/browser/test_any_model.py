@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.request
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from pipeline.data import read_golden
 from pipeline.layout import Layout
 from pipeline.manifest import read_manifest
 from pipeline.verify import score
+from serving.client import rest_predict
 from serving.process import ServerProcess
 from web import browser
 
@@ -68,15 +68,9 @@ def open_model(chromium, zoo_url):
 
 
 def server_predict(server, name: str, inputs: dict, outputs: list[str]) -> dict[str, np.ndarray]:
-    """TF Serving's columnar REST predict for one sample: `outputs` by name."""
-    body = {"inputs": {k: [v] for k, v in inputs.items()}}
-    request = urllib.request.Request(
-        f"{server.rest_url}/v1/models/{name}:predict",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as r:
-        answer = json.loads(r.read())["outputs"]
+    """TF Serving's columnar REST predict for one sample (the project's client): `outputs` by name."""
+    doc = rest_predict(server.rest_url, name, {"inputs": {k: [v] for k, v in inputs.items()}})
+    answer = doc["outputs"]
     if not isinstance(answer, dict):  # one output: TF Serving leaves its name out
         (only,) = outputs
         answer = {only: answer}
