@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
 import grpc
 import numpy as np
-import tensorflow as tf
 from google.protobuf import message_factory, wrappers_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -28,7 +28,7 @@ from serving.config import ConfigError, model_specs
 from serving.errors import ServingError, invalid, unavailable
 from serving.servable import CLASSIFY_METHOD, REGRESS_METHOD, Servable, Signature, examples_of
 from serving.service import Service, Target, within_deadline
-from serving.tensor_proto import predict_response
+from serving.tensor_proto import predict_response, to_ndarray
 
 
 def target_of(spec: model_pb2.ModelSpec) -> Target:
@@ -95,7 +95,7 @@ class PredictionService(CallBase, prediction_service_pb2_grpc.PredictionServiceS
             result = await self.service.predict(
                 servable, sig, inputs, list(request.output_filter), exact_dtypes=True
             )
-            spec = spec_of(servable, sig).SerializeToString()
+            spec = _spec_bytes(servable.name, servable.version, sig.name if sig else "")
             return predict_response(spec, result.outputs, self._tensor_content)
 
         return await self._call("Predict", request.model_spec.name, context, work)
@@ -214,8 +214,15 @@ class ModelService(CallBase, model_service_pb2_grpc.ModelServiceServicer):
         return await self._call("HandleReloadConfigRequest", "", context, work)
 
 
+@functools.lru_cache(maxsize=1024)  # one per (model, version, signature) served
+def _spec_bytes(name: str, version: int, signature_name: str) -> bytes:
+    return model_pb2.ModelSpec(
+        name=name, version=wrappers_pb2.Int64Value(value=version), signature_name=signature_name
+    ).SerializeToString()
+
+
 def _ndarray(key: str, proto) -> np.ndarray:
     try:
-        return tf.make_ndarray(proto)
+        return to_ndarray(proto)
     except (TypeError, ValueError) as e:
         raise invalid(f"Cannot decode input tensor '{key}': {e}") from e

@@ -175,3 +175,33 @@ def _tensor_content(array: np.ndarray) -> list[bytes]:
 
 def _strings(array: np.ndarray) -> list[bytes]:
     return [v if isinstance(v, bytes) else str(v).encode() for v in array.ravel().tolist()]
+
+
+# Requests' common dtypes, read without tf.make_ndarray's per-call dtype and shape work (it was
+# ~13% of the event loop's time under gRPC load, measured with py-spy); the rest go through it.
+_FAST_FIELDS = {
+    types_pb2.DT_FLOAT: (np.dtype(np.float32), "float_val"),
+    types_pb2.DT_DOUBLE: (np.dtype(np.float64), "double_val"),
+    types_pb2.DT_INT32: (np.dtype(np.int32), "int_val"),
+    types_pb2.DT_INT64: (np.dtype(np.int64), "int64_val"),
+}
+
+
+def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """The TensorProto as an array, exactly as tf.make_ndarray reads it."""
+    fast = _FAST_FIELDS.get(proto.dtype)
+    shape = [d.size for d in proto.tensor_shape.dim]
+    if fast is None or any(s < 0 for s in shape):
+        return tf.make_ndarray(proto)
+    dtype, field = fast
+    count = 1
+    for s in shape:
+        count *= s
+    if proto.tensor_content:
+        if len(proto.tensor_content) != count * dtype.itemsize:
+            return tf.make_ndarray(proto)  # its own error for a wrong byte count
+        return np.frombuffer(proto.tensor_content, dtype).reshape(shape).copy()
+    values = getattr(proto, field)
+    if len(values) != count:
+        return tf.make_ndarray(proto)  # fewer values: it pads with the last one
+    return np.array(values, dtype).reshape(shape)

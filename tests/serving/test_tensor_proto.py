@@ -9,7 +9,7 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2
 
-from serving.tensor_proto import as_proto_field, as_tensor_content, predict_response
+from serving.tensor_proto import as_proto_field, as_tensor_content, predict_response, to_ndarray
 
 RNG = np.random.default_rng(0)
 ARRAYS = {
@@ -99,3 +99,39 @@ def test_the_predict_response_is_what_protobuf_reads_and_writes(tensor_content):
     assert {k: v.SerializeToString() for k, v in response.outputs.items()} == {
         k: write(v) for k, v in outputs.items()
     }
+
+
+def _same_as_tensorflow(proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """to_ndarray's array, after checking it is tf.make_ndarray's: values, dtype and shape."""
+    ours, theirs = to_ndarray(proto), tf.make_ndarray(proto)
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours, theirs)
+    return ours
+
+
+@pytest.mark.parametrize("name", [n for n in ARRAYS if n not in ("string", "big-endian")])
+def test_requests_read_as_tf_make_ndarray_reads_them(name):
+    """Every dtype, from the typed field and from tensor_content, as a request brings it."""
+    typed = tf.make_tensor_proto(ARRAYS[name])
+    _same_as_tensorflow(parsed(as_proto_field(ARRAYS[name])))
+    _same_as_tensorflow(typed)  # tensor_content, as make_tensor_proto writes numbers
+
+
+def test_fewer_values_than_the_shape_are_padded_as_tensorflow_pads_them():
+    proto = tensor_pb2.TensorProto(dtype=tf.float32.as_datatype_enum, float_val=[1.5, 2.5])
+    proto.tensor_shape.dim.add(size=4)
+    np.testing.assert_array_equal(_same_as_tensorflow(proto), [1.5, 2.5, 2.5, 2.5])
+
+
+def test_a_wrong_byte_count_is_tensorflows_error():
+    proto = tf.make_tensor_proto(np.zeros(3, np.float32))
+    proto.tensor_content = proto.tensor_content[:-1]
+    with pytest.raises(ValueError):
+        to_ndarray(proto)
+
+
+def test_a_decoded_request_can_be_written_to():
+    proto = tf.make_tensor_proto(np.zeros((2, 2), np.float32))
+    array = to_ndarray(proto)
+    array[0, 0] = 1.0  # a copy, as tf.make_ndarray's
+    assert array.sum() == 1.0
