@@ -16,7 +16,7 @@ export UV_COMPILE_BYTECODE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: help setup all train export convert verify report zoo test unit lint format bench bench-pipeline bench-edge clean
-.PHONY: serve test-serving bench-serving bench-soak images integration faults docker-up docker-down
+.PHONY: serve test-serving bench-serving bench-peers bench-soak images integration faults docker-up docker-down
 .PHONY: train-distributed bench-scale
 
 # The browser demo (web/): npm tree, Debian's chromium for the browser tests, the model server /v1/
@@ -155,6 +155,15 @@ bench: bench-edge bench-serving bench-pipeline bench-web ## run every benchmark 
 bench-serving: setup /usr/bin/wrk /usr/bin/h2load ## the server under wrk (REST) and h2load (gRPC) vs HTTP and gRPC floors and naive Keras; writes bench-serving.md
 	$(PY) -m bench.serving --name $(NAME)
 
+# Not part of `make bench`: each peer server has its own environment (envs/peer-*), installed here.
+PEERS := $(foreach p,bentoml ray mlserver,envs/peer-$(p)/.venv/.synced)
+envs/peer-%/.venv/.synced: envs/peer-%/pyproject.toml envs/peer-%/uv.lock | $(UV)
+	$(UV) sync --frozen --project envs/peer-$*
+	@touch $@
+
+bench-peers: setup /usr/bin/wrk /usr/bin/h2load $(PEERS) ## this server (REST, Open Inference REST, gRPC) beside BentoML, Ray Serve and MLServer on the same model; writes bench-peers.md
+	$(PY) -m bench.peers --name $(NAME)
+
 /usr/bin/wrk:
 	@[ "$$(id -u)" = 0 ] || { echo "wrk is missing: apt-get install wrk (needs root)"; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
@@ -179,7 +188,7 @@ bench-edge: setup ## each TFLite variant in LiteRT vs the SavedModel and Keras c
 	$(PY) -m bench.edge --name $(NAME)
 
 clean: ## remove the environments and everything under models/ (keeps models/README.md)
-	rm -rf .venv envs/tfjs/.venv envs/tflite214/.venv envs/oip-client/.venv $(TOOLS) $(NODE_DIR)/node_modules
+	rm -rf .venv envs/*/.venv $(TOOLS) $(NODE_DIR)/node_modules
 	rm -rf $(WEB)/node_modules $(WEB)/dist
 	find models -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
 

@@ -203,7 +203,6 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     script = work / "post.lua"
     script.write_text(lua_script(bodies))
-    (work / "batching.config").write_text(BATCHING)
     path = f"/v1/models/{args.name}:predict"
     results: list[Result] = []
 
@@ -221,23 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         rest(FLOOR, floor.port, floor.proc.pid)
     with Baseline("naive", layout.keras_model) as naive:
         rest(NAIVE, naive.port, naive.proc.pid)
-    base_flags = [
-        "--model_name=" + args.name,
-        f"--model_base_path={layout.serving_base.resolve()}",
-        "--file_system_poll_wait_seconds=0",
-        # one TF thread per op: a small model on two cores shared with the load generator
-        "--tensorflow_intra_op_parallelism=1",
-        "--tensorflow_inter_op_parallelism=1",
-    ]
-    with ServerProcess(base_flags, log=work / "server-plain.log") as server:
+    with ServerProcess(base_flags(layout), log=work / "server-plain.log") as server:
         rest(PLAIN, server.rest_port, server.proc.pid)
-    (work / "monitoring.config").write_text(MONITORING)
-    batching = [
-        *base_flags,
-        "--enable_batching",
-        f"--batching_parameters_file={work / 'batching.config'}",
-        f"--monitoring_config_file={work / 'monitoring.config'}",
-    ]
+    batching = batching_flags(layout, work)
     body = work / "predict.bin"
     body.write_bytes(grpc_request(args.name, x[:1]))
     pairs: list[tuple[Result, Result]] = []
@@ -275,6 +260,30 @@ def main(argv: list[str] | None = None) -> int:
     ui.console.print(f"wrote {write_report(layout.reports_dir, 'serving', text)}")
     shutil.rmtree(work, ignore_errors=True)
     return 0 if passed else 1
+
+
+def base_flags(layout: Layout) -> list[str]:
+    return [
+        "--model_name=" + layout.name,
+        f"--model_base_path={layout.serving_base.resolve()}",
+        "--file_system_poll_wait_seconds=0",
+        # one TF thread per op: a small model on two cores shared with the load generator
+        "--tensorflow_intra_op_parallelism=1",
+        "--tensorflow_inter_op_parallelism=1",
+    ]
+
+
+def batching_flags(layout: Layout, work: Path) -> list[str]:
+    """The server as bench-serving's (d) and (e) run it: batching, Prometheus metrics on (the
+    gRPC rows' answers are checked by its request_count); its config files written in `work`."""
+    (work / "batching.config").write_text(BATCHING)
+    (work / "monitoring.config").write_text(MONITORING)
+    return [
+        *base_flags(layout),
+        "--enable_batching",
+        f"--batching_parameters_file={work / 'batching.config'}",
+        f"--monitoring_config_file={work / 'monitoring.config'}",
+    ]
 
 
 def grpc_request(name: str, x) -> bytes:

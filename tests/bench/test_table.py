@@ -75,7 +75,7 @@ def test_write_report_writes_its_file_then_collects(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "module", ["pipeline", "edge", "serving", "baselines", "web", "soak", "soak_load"]
+    "module", ["pipeline", "edge", "serving", "peers", "baselines", "web", "soak", "soak_load"]
 )
 def test_every_bench_module_answers_help(module):
     proc = subprocess.run(
