@@ -35,6 +35,7 @@ import numpy as np
 
 from bench.serving import (
     BODIES,
+    RESULT_COLUMNS,
     Result,
     batching_flags,
     grpc_request,
@@ -43,7 +44,7 @@ from bench.serving import (
     lua_script,
     run_wrk,
 )
-from bench.table import Column, Table, write_report
+from bench.table import Column, Table, targets, write_report
 from pipeline import ui
 from pipeline.config import DEFAULT_NAME, MODELS_DIR, ROOT
 from pipeline.data import read_golden
@@ -379,31 +380,16 @@ def render(results: list[Result], name: str, duration: int, peers: list[str]) ->
             best[r.connections] = r
     table = Table(
         f"bench-peers: {name}, one instance per request, {duration} s each",
-        [
-            Column("server", "left"),
-            Column("protocol", "left"),
-            *map(Column, ("conns", "req/s", "p50 ms", "p99 ms", "errors", "server CPU us/req")),
-            Column("this server's best x it"),
-        ],
+        [*RESULT_COLUMNS, Column("this server's best x it")],
     )
     for r in results:
         ours = best.get(r.connections)
         table.add(
-            r.server,
-            r.protocol,
-            str(r.connections),
-            f"{r.rps:,.0f}",
-            f"{r.p50_ms:.2f}",
-            f"{r.p99_ms:.2f}",
-            str(r.errors),
-            f"{r.cpu_us:,.0f}",
+            *r.cells(),
             f"{ours.rps / r.rps:.2f}" if ours and r.server != OURS and r.rps else "-",
             strong=r is ours,
         )
     table.print()
-    checks = Table(
-        "targets", [Column("target", "left"), Column("measured"), Column("result", "left")]
-    )
     top = best.get(TARGET_CONNECTIONS)
     verdicts = []
     if top is not None:
@@ -434,8 +420,7 @@ def render(results: list[Result], name: str, duration: int, peers: list[str]) ->
                 not any(r.errors for r in results),
             )
         )
-    for text, value, ok in verdicts:
-        checks.add(text, value, "pass" if ok else "FAIL", strong=not ok)
+    checks = targets(verdicts)
     checks.print()
     lines = [
         "# bench-peers",

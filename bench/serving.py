@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from bench.table import Column, Table, write_report
+from bench.table import Column, Table, targets, write_report
 from pipeline import ui
 from pipeline.config import DEFAULT_NAME, MODELS_DIR, ROOT
 from pipeline.data import read_golden
@@ -67,6 +67,26 @@ class Result:
     errors: int
     requests: int
     cpu_us: float | None = None  # the server process's CPU time per answered request
+
+    def cells(self) -> list[str]:
+        """The row's figures, under RESULT_COLUMNS."""
+        return [
+            self.server,
+            self.protocol,
+            str(self.connections),
+            f"{self.rps:,.0f}",
+            f"{self.p50_ms:.2f}",
+            f"{self.p99_ms:.2f}",
+            str(self.errors),
+            f"{self.cpu_us:,.0f}" if self.cpu_us is not None else "-",
+        ]
+
+
+RESULT_COLUMNS = [
+    Column("server", "left"),
+    Column("protocol", "left"),
+    *map(Column, ("conns", "req/s", "p50 ms", "p99 ms", "errors", "server CPU us/req")),
+]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -373,23 +393,11 @@ def render(
     naive = {r.connections: r.rps for r in results if r.server == NAIVE}
     rows = Table(
         f"bench-serving: {name}, one instance per request, {duration} s each",
-        [
-            Column("server", "left"),
-            Column("protocol", "left"),
-            *map(Column, ("conns", "req/s", "p50 ms", "p99 ms", "errors", "server CPU us/req")),
-            *map(Column, ("x its floor", "x naive (b)")),
-        ],
+        [*RESULT_COLUMNS, *map(Column, ("x its floor", "x naive (b)"))],
     )
     for r in results:
         rows.add(
-            r.server,
-            r.protocol,
-            str(r.connections),
-            f"{r.rps:,.0f}",
-            f"{r.p50_ms:.2f}",
-            f"{r.p99_ms:.2f}",
-            str(r.errors),
-            f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-",
+            *r.cells(),
             f"{r.rps / floor[r.protocol, r.connections]:.2f}"
             if floor.get((r.protocol, r.connections))
             else "-",
@@ -429,12 +437,7 @@ def render(
                 errors == 0,
             ),
         ]
-    checks = Table(
-        "targets",
-        [Column("target", "left"), Column("measured"), Column("result", "left")],
-    )
-    for text, value, ok in verdicts:
-        checks.add(text, value, "pass" if ok else "FAIL", strong=not ok)
+    checks = targets(verdicts)
     checks.print()
     lines = [
         "# bench-serving",

@@ -10,7 +10,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bench.table import Column, Table
+from bench.table import Column, Table, targets
 from pipeline import ui
 
 
@@ -215,11 +215,7 @@ def render(run: Run, rows: list[Window], args, setup: str) -> tuple[str, bool]:
             memory.growth <= args.max_growth_mib,
         ),
     ]
-    checks = Table(
-        "targets", [Column("target", "left"), Column("measured"), Column("result", "left")]
-    )
-    for text, value, ok in verdicts:
-        checks.add(text, value, "pass" if ok else "FAIL", strong=not ok)
+    checks = targets(verdicts)
     checks.print()
     samples = [s for line in run.lines for s in line["samples"]][:10]
     for line in [*samples, *run.server_errors[:10]]:

@@ -57,6 +57,16 @@ class Table:
         return "\n".join(lines)
 
 
+def targets(verdicts: list[tuple[str, str, bool]]) -> Table:
+    """The targets table: (target, measured, met) a row, "pass" or a strong "FAIL"."""
+    table = Table(
+        "targets", [Column("target", "left"), Column("measured"), Column("result", "left")]
+    )
+    for text, value, ok in verdicts:
+        table.add(text, value, "pass" if ok else "FAIL", strong=not ok)
+    return table
+
+
 def collect(reports_dir: Path) -> None:
     """bench.md: every bench-*.md of this model, one after the other."""
     parts = [p.read_text() for p in sorted(reports_dir.glob("bench-*.md"))]
