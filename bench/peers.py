@@ -287,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     for peer in peers:
         if not (peer.project / ".venv" / "bin" / "python").exists():
             return fail(f"envs/{peer.env} is not installed (make bench-peers installs it)")
-    connections = [int(c) for c in args.connections.split(",")]
+    try:
+        connections = [int(c) for c in args.connections.split(",")]
+    except ValueError:
+        return fail(f"--connections takes whole numbers, comma-separated: {args.connections!r}")
     model_dir = layout.serving_base / str(max(versions))
     quiet_import_tensorflow(init_devices=True)  # its start-up lines are not the bench's output
     from bench.peer_model import PeerModel
@@ -331,7 +334,10 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 expected,
             )
-            ours = lambda: {server.proc.pid}  # noqa: E731
+
+            def ours() -> set[int]:
+                return {server.proc.pid}
+
             rest(OURS, "REST (TF Serving)", f"{base}/v1/models/{args.name}:predict", False, ours)
             rest(OURS, "REST (Open Inference)", f"{base}/v2/models/{args.name}/infer", True, ours)
             body = work / "predict.bin"
@@ -363,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                 protocol = "REST (Open Inference)" if peer.oip else "REST"
                 rest(peer.name, protocol, url, peer.oip, proc.pids)
     except RuntimeError as e:
-        print(f"{p.prog}: error: {e}", file=sys.stderr)
+        print(f"{p.prog}: error: {e} (the servers' logs are kept in {work})", file=sys.stderr)
         return 1
     text, passed = render(results, args.name, args.duration, [peer.name for peer in peers])
     ui.console.print(f"wrote {write_report(layout.reports_dir, 'peers', text)}")
