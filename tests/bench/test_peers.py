@@ -103,3 +103,8 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_without_the_target_connection_count_the_target_is_not_met():
+    text, passed = render([row(OURS, "REST", 16, 3000, 5)], "digits", 10, [])
+    assert not passed and "| **measured at 64 connections** | **no** | **FAIL** |" in text
